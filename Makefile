@@ -1,0 +1,101 @@
+# satmail - GNU make build.  Targets: all (default), check, demo, deps,
+# install, bench, fuzz, clean.  No autotools: flags come from pkg-config.
+#
+#   make                     build into build/
+#   make SAN=1 BUILD=build-san   AddressSanitizer + UndefinedBehaviorSanitizer build
+#   make check               deps, both builds, every unit and integration test
+#   make install PREFIX=/usr DESTDIR=/tmp/x
+
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/satmail
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc/satmail
+QUEUEDIR   ?= /var/spool/satmail
+DESTDIR    ?=
+BUILD      ?= build
+SAN        ?= 0
+
+PKGS    := libssl libcrypto ldns libcdb libgsasl libpcre2-8
+CC      ?= cc
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wcast-qual -Wpointer-arith -Wno-format-nonliteral
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Ilib -Icompat \
+           -DSATMAIL_SYSCONFDIR='"$(SYSCONFDIR)"' \
+           -DSATMAIL_LIBEXECDIR='"$(LIBEXECDIR)"' \
+           -DSATMAIL_QUEUEDIR='"$(QUEUEDIR)"' \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ifeq ($(SAN),1)
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC   := $(wildcard lib/*.c) $(wildcard compat/*.c)
+LIB_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+LIBA      := $(BUILD)/libsatmail.a
+PROGS     := $(patsubst cmd/%.c,%,$(wildcard cmd/*.c))
+BINS      := $(addprefix $(BUILD)/bin/,$(PROGS))
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+
+.PHONY: all check check-build unit integration demo deps install bench fuzz clean
+.DELETE_ON_ERROR:
+
+all: $(BINS) $(BUILD)/bin/mailq $(BUILD)/bin/newaliases
+
+$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h compat/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBA): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/obj/cmd/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+# mailq and newaliases are sendmail under another name (argv[0] decides).
+$(BUILD)/bin/mailq $(BUILD)/bin/newaliases: $(BUILD)/bin/sendmail
+	ln -sf sendmail $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lcriterion
+
+unit: all $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 2; done
+
+integration: all
+	@BUILD=$(BUILD) bash tests/integration/run.sh
+
+check-build: all $(UNIT_BINS)
+
+# One pass in the normal build, one in the sanitizer build.
+check: deps
+	$(MAKE) unit integration
+	$(MAKE) SAN=1 BUILD=build-san unit integration
+
+deps:
+	@bash scripts/deps.sh
+
+demo: deps all
+	@bash scripts/demo.sh
+
+bench: all
+	@bash bench/submit.sh
+
+fuzz:
+	@bash tests/fuzz/run.sh
+
+install: all
+	@BUILD=$(BUILD) DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) SBINDIR=$(SBINDIR) \
+	  BINDIR=$(BINDIR) LIBEXECDIR=$(LIBEXECDIR) MANDIR=$(MANDIR) \
+	  SYSCONFDIR=$(SYSCONFDIR) QUEUEDIR=$(QUEUEDIR) bash scripts/install.sh
+
+clean:
+	rm -rf build build-san build-fuzz

@@ -1,0 +1,364 @@
+/* satmail-queue - the only writer of the queue (setgid satmail when
+ * installed).
+ *
+ *   satmail-queue [-C FILE] drop      read an envelope + message from sendmail
+ *   satmail-queue [-C FILE] list [-j] print the queue (mailq)
+ *
+ * It parses no message content: it re-validates the envelope records and
+ * frames it reads, and writes bytes.  The drop protocol on stdin/stdout:
+ *
+ *   queue -> client   "id QUEUEID\n"             the entry's id, at once
+ *   client -> queue   envelope records (envelope.h, client form),
+ *                     ending with an empty line
+ *   client -> queue   "D LEN\n" then LEN message bytes, repeated
+ *   client -> queue   "E\n"                      end of message: commit
+ *   queue -> client   "ok QUEUEID\n"             durably queued
+ *               or    "error EXIT TEXT\n"        nothing queued
+ *
+ * End of input before "E", or anything malformed, aborts: the temporary
+ * file is removed and nothing is queued. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "envelope.h"
+#include "log.h"
+#include "mailq.h"
+#include "priv.h"
+#include "queue.h"
+#include "status.h"
+
+#define DROP_MAX_FRAME	(1024 * 1024)
+
+static volatile sig_atomic_t drop_tmp_ready;
+static char drop_tmp_path[4200];
+
+static void
+drop_signal(int sig)
+{
+	(void)sig;
+	if (drop_tmp_ready)
+		unlink(drop_tmp_path);
+	_exit(EXIT_TEMPFAIL);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: satmail-queue [-C config] drop | list [-j]\n");
+	exit(EXIT_USAGE);
+}
+
+/* Buffered reads from fd 0 for the drop protocol. */
+struct reader {
+	char buf[65536];
+	size_t pos, len;
+	bool eof;
+};
+
+static bool
+reader_fill(struct reader *r)
+{
+	if (r->pos < r->len)
+		return true;
+	if (r->eof)
+		return false;
+	for (;;) {
+		ssize_t n = read(0, r->buf, sizeof r->buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r->eof = true;
+			return false;
+		}
+		r->pos = 0;
+		r->len = (size_t)n;
+		return true;
+	}
+}
+
+/* Reads a line (without its LF) of at most max bytes. */
+static bool
+reader_line(struct reader *r, struct buf *line, size_t max)
+{
+	buf_reset(line);
+	while (reader_fill(r)) {
+		char *start = r->buf + r->pos;
+		char *nl = memchr(start, '\n', r->len - r->pos);
+		size_t n = nl ? (size_t)(nl - start) : r->len - r->pos;
+		if (line->len + n > max)
+			return false;
+		buf_append(line, start, n);
+		r->pos += n + (nl != NULL);
+		if (nl)
+			return true;
+	}
+	return false;
+}
+
+static void
+reply(const char *fmt, const char *a, const char *b)
+{
+	struct buf out = BUF_INIT;
+	buf_printf(&out, fmt, a, b);
+	(void)!write(1, out.data, out.len);
+	buf_clear(&out);
+}
+
+static int
+drop_fail(struct status *st)
+{
+	char code[8];
+	snprintf(code, sizeof code, "%d", status_sysexit(st));
+	reply("error %s %s\n", code, buf_cstr(&st->text));
+	return status_sysexit(st);
+}
+
+static int
+cmd_drop(const struct conf *conf)
+{
+	struct status st;
+	struct queue *q = NULL;
+	struct queue_drop *d = NULL;
+	struct envelope env;
+	struct buf head = BUF_INIT, line = BUF_INIT, why = BUF_INIT;
+	static struct reader r;
+	int rc;
+
+	status_init(&st);
+	envelope_init(&env);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);	/* EFBIG instead, which we report */
+	signal(SIGINT, drop_signal);
+	signal(SIGTERM, drop_signal);
+	signal(SIGHUP, drop_signal);
+
+	if ((q = queue_open(conf->queue_directory, true, &st)) == NULL)
+		goto fail;
+	if ((d = queue_drop_begin(q, &st)) == NULL)
+		goto fail;
+	snprintf(drop_tmp_path, sizeof drop_tmp_path, "%s", queue_drop_tmp_path(d));
+	drop_tmp_ready = 1;
+	reply("id %s%s\n", queue_drop_id(d), "");
+
+	/* The envelope, up to its empty line. */
+	for (;;) {
+		if (!reader_line(&r, &line, ENVELOPE_MAX_LINE) ||
+		    head.len + line.len > ENVELOPE_MAX_BYTES) {
+			status_set(&st, STATUS_TEMP, "4.3.0", EXIT_SOFTWARE,
+			    "submission ended before the envelope was complete");
+			goto fail;
+		}
+		buf_append(&head, line.data, line.len);
+		buf_putc(&head, '\n');
+		if (line.len == 0)
+			break;
+	}
+	if (!envelope_parse(&env, head.data, head.len, NULL, &why)) {
+		status_set(&st, STATUS_PERM, "5.3.0", EXIT_SOFTWARE, "bad envelope from sendmail: %s",
+		    buf_cstr(&why));
+		goto fail;
+	}
+	if (env.nrcpt == 0) {
+		status_set(&st, STATUS_PERM, "5.1.3", EXIT_DATAERR, "no recipients");
+		goto fail;
+	}
+	/* A client decides none of the queue's own bookkeeping. */
+	env.attempts = 0;
+	env.next_retry = 0;
+	env.hold = false;
+	for (size_t i = 0; i < env.nrcpt; i++) {
+		env.rcpt[i].state = RCPT_PENDING;
+		env.rcpt[i].dsn[0] = '\0';
+		free(env.rcpt[i].reason);
+		env.rcpt[i].reason = NULL;
+	}
+	if (!queue_drop_envelope(d, &env, &st))
+		goto fail;
+
+	/* The message frames. */
+	for (;;) {
+		if (!reader_line(&r, &line, 32)) {
+			status_set(&st, STATUS_TEMP, "4.3.0", EXIT_TEMPFAIL,
+			    "submission ended before the end of the message");
+			goto fail;
+		}
+		if (strcmp(buf_cstr(&line), "E") == 0)
+			break;
+		char *end;
+		errno = 0;
+		unsigned long n = line.len > 2 && line.data[0] == 'D' && line.data[1] == ' ' ?
+		    strtoul(line.data + 2, &end, 10) : 0;
+		if (n == 0 || errno || *end || n > DROP_MAX_FRAME) {
+			status_set(&st, STATUS_TEMP, "4.3.0", EXIT_SOFTWARE, "bad message frame");
+			goto fail;
+		}
+		while (n > 0) {
+			if (!reader_fill(&r)) {
+				status_set(&st, STATUS_TEMP, "4.3.0", EXIT_TEMPFAIL,
+				    "submission ended in the middle of the message");
+				goto fail;
+			}
+			size_t take = r.len - r.pos < n ? r.len - r.pos : n;
+			if (!queue_drop_write(d, r.buf + r.pos, take, &st))
+				goto fail;
+			r.pos += take;
+			n -= take;
+		}
+		if (conf->message_size_limit > 0 && queue_drop_size(d) > conf->message_size_limit) {
+			status_set(&st, STATUS_PERM, "5.3.4", EXIT_DATAERR,
+			    "message size exceeds message_size_limit (%lld bytes)",
+			    conf->message_size_limit);
+			goto fail;
+		}
+	}
+	long long size = queue_drop_size(d);
+	char id[32];
+	snprintf(id, sizeof id, "%s", queue_drop_id(d));
+	bool committed = queue_drop_commit(d, &st);
+	d = NULL;
+	drop_tmp_ready = 0;
+	if (!committed)
+		goto fail;
+	log_info("%s: uid=%lld from=<%s>", id, (long long)getuid(), envelope_sender(&env));
+	log_info("%s: from=<%s>, size=%lld, nrcpt=%zu (queue active)", id,
+	    envelope_sender(&env), size, env.nrcpt);
+	reply("ok %s%s\n", id, "");
+	rc = 0;
+	goto out;
+fail:
+	drop_tmp_ready = 0;
+	queue_drop_abort(d);
+	log_warning("submission not queued: %s", buf_cstr(&st.text));
+	rc = drop_fail(&st);
+out:
+	queue_close(q);
+	envelope_clear(&env);
+	buf_clear(&head);
+	buf_clear(&line);
+	buf_clear(&why);
+	status_clear(&st);
+	return rc;
+}
+
+struct list_ctx {
+	struct queue *q;
+	struct buf out;
+	struct mailq_totals totals;
+	bool json;
+};
+
+static bool
+list_one(void *vctx, const char *id)
+{
+	struct list_ctx *ctx = vctx;
+	struct queue_entry qe;
+	struct buf why = BUF_INIT;
+	int rc = queue_entry_open(ctx->q, id, false, &qe, &why);
+	if (rc == 1) {
+		bool busy = queue_entry_busy(ctx->q, id);
+		if (envelope_pending(&qe.env) > 0) {
+			if (ctx->json)
+				mailq_json_entry(&ctx->out, &qe.env, busy);
+			else
+				mailq_text_entry(&ctx->out, &qe.env, busy, &ctx->totals);
+		}
+	} else if (rc < 0) {
+		/* Listing never moves entries: a reader without the lock
+		 * could race a writer.  The queue run quarantines. */
+		log_warning("%s: unreadable queue entry: %s", id, buf_cstr(&why));
+	}
+	queue_entry_close(&qe);
+	buf_clear(&why);
+	/* Stream big listings instead of holding them. */
+	if (ctx->out.len > 65536) {
+		(void)!write(1, ctx->out.data, ctx->out.len);
+		buf_reset(&ctx->out);
+	}
+	return true;
+}
+
+static int
+cmd_list(const struct conf *conf, bool json)
+{
+	struct status st;
+	struct list_ctx ctx = { .json = json };
+	int rc = 0;
+
+	status_init(&st);
+	buf_init(&ctx.out);
+	ctx.q = queue_open(conf->queue_directory, false, &st);
+	if (ctx.q == NULL) {
+		/* A queue never written to is an empty queue. */
+		struct buf qdir = BUF_INIT;
+		buf_printf(&qdir, "%s/queue", conf->queue_directory);
+		bool never_written = access(qdir.data, F_OK) < 0 && errno == ENOENT;
+		buf_clear(&qdir);
+		if (!never_written) {
+			log_fatal("%s", buf_cstr(&st.text));
+			rc = status_sysexit(&st);
+			goto out;
+		}
+	} else if (!queue_scan(ctx.q, list_one, &ctx, &st)) {
+		log_fatal("%s", buf_cstr(&st.text));
+		rc = status_sysexit(&st);
+		goto out;
+	}
+	if (!json)
+		mailq_text_end(&ctx.out, &ctx.totals);
+	if (ctx.out.len && write(1, ctx.out.data, ctx.out.len) != (ssize_t)ctx.out.len)
+		rc = EXIT_IOERR;
+out:
+	queue_close(ctx.q);
+	buf_clear(&ctx.out);
+	status_clear(&st);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *copt = NULL, *env_config = getenv("SATMAIL_CONFIG");
+	struct buf why = BUF_INIT;
+	bool refused, explicit_path;
+	int i = 1;
+
+	priv_setid_startup(007);
+	log_init("satmail-queue");
+	if (i + 1 < argc && strcmp(argv[i], "-C") == 0) {
+		copt = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc)
+		usage();
+	/* For drop, sendmail reports every problem; stderr is its caller's. */
+	if (strcmp(argv[i], "drop") == 0)
+		log_set_stderr(false);
+	const char *path = priv_config_path(copt, env_config, &refused, &explicit_path);
+	struct conf *conf = conf_load(path, explicit_path, &why);
+	if (conf == NULL) {
+		log_fatal("%s", buf_cstr(&why));
+		return EXIT_CONFIG;
+	}
+	log_set_file(conf->maillog_file);
+	if (refused)
+		log_debug("alternate configuration ignored: not permitted for a set-id program run by uid %ld",
+		    (long)getuid());
+	int rc;
+	if (strcmp(argv[i], "drop") == 0 && i + 1 == argc) {
+		rc = cmd_drop(conf);
+	} else if (strcmp(argv[i], "list") == 0 && (i + 1 == argc ||
+	    (i + 2 == argc && strcmp(argv[i + 1], "-j") == 0))) {
+		rc = cmd_list(conf, i + 2 == argc);
+	} else {
+		usage();
+	}
+	conf_free(conf);
+	buf_clear(&why);
+	return rc;
+}

@@ -1,0 +1,359 @@
+/* sendmail - satmail's mail submission program (also mailq, newaliases).
+ *
+ * Parses the classic sendmail options (SPEC.md section 3), loads the
+ * configuration, and runs one mode: -bm (submit; the default), -bp (list
+ * the queue through satmail-queue), ...  It holds no privilege: the queue
+ * is written by the satmail-queue helper.  Exit codes are sysexits(3);
+ * every non-zero exit prints one line on stderr saying what and why. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "envelope.h"
+#include "log.h"
+#include "priv.h"
+#include "status.h"
+#include "submit.h"
+
+#define SATMAIL_VERSION "0.1"
+
+enum mode { MODE_SUBMIT, MODE_LIST, MODE_NEWALIASES, MODE_VERIFY, MODE_SMTP, MODE_QUEUE_RUN };
+
+struct options {
+	enum mode mode;
+	struct submit_opts submit;
+	const char *config;
+	bool json;			/* mailq -j */
+	int delivery;			/* -od?: -1 = delivery_mode */
+	const char *queue_arg;		/* -q argument */
+	int verbose;
+};
+
+static void
+usage_text(FILE *f)
+{
+	fprintf(f,
+	    "usage: sendmail [options] [--] [recipient ...]\n"
+	    "       mailq [-j]      newaliases\n"
+	    "Submit a message read from standard input (ends at end of file, or at a\n"
+	    "line holding only \".\" unless -i).\n"
+	    "  -t            also take recipients from To:, Cc: and Bcc: (Bcc is removed)\n"
+	    "  -i, -oi       a line with a single \".\" does not end the message\n"
+	    "  -f SENDER     envelope sender (-r is the same; \"<>\" is the null sender)\n"
+	    "  -F NAME       full name for a generated From: header\n"
+	    "  -N LIST       DSN notify: never, or success,delay,failure\n"
+	    "  -R full|hdrs  DSN: what a bounce returns\n"
+	    "  -V ENVID      DSN envelope id\n"
+	    "  -B 7BIT|8BITMIME  body type\n"
+	    "  -odb -odi -odq    deliver in background / foreground / only queue\n"
+	    "  -oem -oep -oeq    error mode (accepted)\n"
+	    "  -C FILE       configuration file (also SATMAIL_CONFIG)\n"
+	    "  -v            verbose (twice: more)\n"
+	    "  -bm           submit (default)      -bp  list the queue (mailq)\n"
+	    "  -bi           rebuild aliases       -bv  verify addresses\n"
+	    "  -bs           SMTP on stdin/stdout  -q   process the queue\n"
+	    "  --help, --version\n"
+	    "Exit status: 0 queued or delivered; 64 usage; 65 bad message; 75 try again\n"
+	    "later; 78 bad configuration; other sysexits(3) codes.  See sendmail(8).\n");
+}
+
+static _Noreturn void
+die(int code, const char *fmt, const char *arg)
+{
+	log_fatal(fmt, arg);
+	exit(code);
+}
+
+/* Options that take an argument, attached ("-fa@b") or separate. */
+static const char *
+opt_arg(char **argv, int argc, int *i, const char *rest, char letter)
+{
+	if (*rest)
+		return rest;
+	if (*i + 1 < argc)
+		return argv[++*i];
+	char o[3] = { '-', letter, 0 };
+	die(EXIT_USAGE, "option %s requires an argument", o);
+}
+
+static void
+ignored(const char *what)
+{
+	if (log_verbose())
+		log_warning("option %s is ignored", what);
+}
+
+static void
+parse_o(struct options *o, const char *v)
+{
+	switch (v[0]) {
+	case 'i':
+		if (v[1] == '\0') {
+			o->submit.dot_mode = false;
+			return;
+		}
+		break;
+	case 'd':
+		if (v[1] == 'b' || v[1] == 'q' || v[1] == 'i' || v[1] == 'd') {
+			o->delivery = v[1] == 'q' || v[1] == 'd' ? DELIVERY_QUEUE :
+			    v[1] == 'i' ? DELIVERY_FOREGROUND : DELIVERY_BACKGROUND;
+			return;
+		}
+		break;
+	case 'e':
+		if (v[1] && strchr("mpqwe", v[1]))
+			return;	/* error modes: errors always go to stderr and the exit code */
+		break;
+	default:
+		break;
+	}
+	char what[64];
+	snprintf(what, sizeof what, "-o%s", v);
+	ignored(what);
+}
+
+static void
+parse_options(int argc, char **argv, struct options *o)
+{
+	int i;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (a[0] != '-' || a[1] == '\0')
+			break;
+		if (strcmp(a, "--help") == 0) {
+			usage_text(stdout);
+			exit(0);
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("satmail %s\n", SATMAIL_VERSION);
+			exit(0);
+		}
+		char c = a[1];
+		const char *rest = a + 2;
+		switch (c) {
+		case 't':
+			o->submit.extract = true;
+			break;
+		case 'i':
+			o->submit.dot_mode = false;
+			break;
+		case 'v':
+			o->verbose += 1 + (int)strspn(rest, "v");
+			break;
+		case 'f':
+		case 'r':
+			o->submit.sender = opt_arg(argv, argc, &i, rest, c);
+			break;
+		case 'F':
+			o->submit.fullname = opt_arg(argv, argc, &i, rest, c);
+			break;
+		case 'C':
+			o->config = opt_arg(argv, argc, &i, rest, c);
+			break;
+		case 'N': {
+			const char *v = opt_arg(argv, argc, &i, rest, c);
+			if (!envelope_notify_parse(v, &o->submit.notify))
+				die(EXIT_USAGE, "bad -N value: %s (use never, or success,delay,failure)", v);
+			break;
+		}
+		case 'R': {
+			const char *v = opt_arg(argv, argc, &i, rest, c);
+			if (strcasecmp(v, "full") == 0)
+				o->submit.ret = "full";
+			else if (strcasecmp(v, "hdrs") == 0)
+				o->submit.ret = "hdrs";
+			else
+				die(EXIT_USAGE, "bad -R value: %s (use full or hdrs)", v);
+			break;
+		}
+		case 'V': {
+			const char *v = opt_arg(argv, argc, &i, rest, c);
+			size_t n = strlen(v);
+			bool ok = n > 0 && n <= 100;
+			for (const char *p = v; *p && ok; p++)
+				ok = *p > 0x20 && *p < 0x7f;
+			if (!ok)
+				die(EXIT_USAGE, "bad -V envelope id: %s (1-100 printable characters)", v);
+			o->submit.envid = v;
+			break;
+		}
+		case 'B': {
+			const char *v = opt_arg(argv, argc, &i, rest, c);
+			if (strcasecmp(v, "7BIT") == 0)
+				o->submit.body = "7bit";
+			else if (strcasecmp(v, "8BITMIME") == 0)
+				o->submit.body = "8bitmime";
+			else
+				die(EXIT_USAGE, "bad -B value: %s (use 7BIT or 8BITMIME)", v);
+			break;
+		}
+		case 'b':
+			switch (*rest) {
+			case 'm':
+				o->mode = MODE_SUBMIT;
+				break;
+			case 'p':
+				o->mode = MODE_LIST;
+				break;
+			case 'i':
+				o->mode = MODE_NEWALIASES;
+				break;
+			case 'v':
+				o->mode = MODE_VERIFY;
+				break;
+			case 's':
+				o->mode = MODE_SMTP;
+				break;
+			case 'h':
+			case 'H':
+				ignored(a);
+				break;
+			case 'd':
+			case 'D':
+			case 'l':
+				die(EXIT_USAGE, "%s: satmail has no daemon mode", a);
+			default:
+				die(EXIT_USAGE, "unknown mode %s", a);
+			}
+			break;
+		case 'q':
+			o->mode = MODE_QUEUE_RUN;
+			o->queue_arg = rest;
+			break;
+		case 'o': {
+			const char *v = opt_arg(argv, argc, &i, rest, c);
+			if (v[0] == 'A' && v[1] == '\0')
+				(void)opt_arg(argv, argc, &i, "", 'o');	/* -oA PATH */
+			parse_o(o, v);
+			break;
+		}
+		case 'I':
+			o->mode = MODE_NEWALIASES;
+			break;
+		/* Classic options with an argument, accepted and ignored. */
+		case 'h':
+		case 'L':
+		case 'X':
+		case 'd':
+		case 'O':
+		case 'p':
+		case 'e':
+			(void)opt_arg(argv, argc, &i, rest, c);
+			ignored(a);
+			break;
+		/* Classic options without one. */
+		case 'A':
+		case 'c':
+		case 'G':
+		case 'm':
+		case 'n':
+		case 'U':
+		case 'x':
+			ignored(a);
+			break;
+		case 'j':
+			if (o->mode == MODE_LIST && *rest == '\0') {
+				o->json = true;
+				break;
+			}
+			/* FALLTHROUGH */
+		default:
+			usage_text(stderr);
+			die(EXIT_USAGE, "unknown option %s", a);
+		}
+	}
+	o->submit.rcpt_args = argv + i;
+	o->submit.nrcpt_args = (size_t)(argc - i);
+}
+
+static int
+run_list(const struct options *o)
+{
+	char *helper = priv_helper_path("satmail-queue");
+	char *argv[6];
+	int argc = 0;
+	argv[argc++] = helper;
+	if (o->config) {
+		argv[argc++] = (char *)"-C";
+		argv[argc++] = strdup(o->config);
+	}
+	argv[argc++] = (char *)"list";
+	if (o->json)
+		argv[argc++] = (char *)"-j";
+	argv[argc] = NULL;
+	fflush(stdout);
+	execv(helper, argv);
+	die(EXIT_UNAVAILABLE, "cannot run the queue program: %s", strerror(errno));
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o;
+	struct status st;
+	struct buf why = BUF_INIT;
+	char id[32] = "";
+
+	if (!priv_sanitize_fds())
+		return EXIT_OSERR;
+	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	log_init(base);
+	memset(&o, 0, sizeof o);
+	o.submit.dot_mode = true;
+	o.delivery = -1;
+	if (strcmp(base, "mailq") == 0)
+		o.mode = MODE_LIST;
+	else if (strcmp(base, "newaliases") == 0)
+		o.mode = MODE_NEWALIASES;
+	/* -v must count before other options warn. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (argv[i][0] == '-' && argv[i][1] == 'v')
+			log_set_verbose((int)strspn(argv[i] + 1, "v"));
+	parse_options(argc, argv, &o);
+	log_set_verbose(o.verbose);
+
+	const char *env_config = getenv("SATMAIL_CONFIG");
+	const char *path = o.config ? o.config : env_config && *env_config ? env_config : NULL;
+	struct conf *conf = conf_load(path, path != NULL, &why);
+	if (conf == NULL)
+		die(EXIT_CONFIG, "%s", buf_cstr(&why));
+	log_set_file(conf->maillog_file);
+	o.submit.config_opt = o.config;
+
+	switch (o.mode) {
+	case MODE_LIST:
+		return run_list(&o);
+	case MODE_SUBMIT:
+		break;
+	case MODE_NEWALIASES:
+		die(EXIT_UNAVAILABLE, "%s", "-bi/newaliases: alias tables are not available in this version of satmail");
+	case MODE_VERIFY:
+		die(EXIT_UNAVAILABLE, "%s", "-bv: address verification is not available in this version of satmail");
+	case MODE_SMTP:
+		die(EXIT_UNAVAILABLE, "%s", "-bs: SMTP on standard input is not available in this version of satmail");
+	case MODE_QUEUE_RUN:
+		die(EXIT_UNAVAILABLE, "%s", "-q: queue runs are not available in this version of satmail");
+	}
+
+	status_init(&st);
+	if (!submit_check_args(conf, &o.submit, &st))
+		die(status_sysexit(&st), "%s", buf_cstr(&st.text));
+	if (!submit_message(conf, &o.submit, 0, id, &st))
+		die(status_sysexit(&st), "%s", buf_cstr(&st.text));
+	log_debug("queued as %s", id);
+	/* Delivery (delivery_mode, -odb/-odi/-odq) plugs in here once the
+	 * local and SMTP transports exist; until then the message waits in
+	 * the queue. */
+	status_clear(&st);
+	conf_free(conf);
+	buf_clear(&why);
+	return 0;
+}

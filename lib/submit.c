@@ -1,0 +1,691 @@
+/* submit - the intake path: message in, envelope and edited message out
+ * to `satmail-queue drop` (see submit.h; the drop protocol is described at
+ * the top of cmd/satmail-queue.c). */
+#include "submit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "envelope.h"
+#include "log.h"
+#include "msg.h"
+#include "priv.h"
+#include "queue.h"
+#include "xalloc.h"
+
+#define SUBMIT_FRAME	65536
+
+extern char **environ;
+
+/* Header fields whose addresses are qualified (Postfix cleanup's sender
+ * and recipient header lists). */
+static const char *const address_fields[] = {
+	"From", "Sender", "Reply-To", "To", "Cc", "Errors-To", "Return-Receipt-To",
+	"Resent-From", "Resent-Sender", "Resent-Reply-To", "Resent-To", "Resent-Cc",
+	NULL,
+};
+/* Removed from every message (Postfix message_drop_headers). */
+static const char *const dropped_fields[] = {
+	"Bcc", "Resent-Bcc", "Return-Path", "Content-Length", NULL,
+};
+
+/* ---- addresses ---- */
+
+/* Canonical form of a, with @myorigin added to a domainless address. */
+static void
+qualified(const struct conf *conf, const struct addr *a, struct buf *out)
+{
+	addr_format(a, out);
+	if (a->domain == NULL && a->local[0] != '\0') {
+		buf_putc(out, '@');
+		buf_puts(out, conf->myorigin);
+	}
+}
+
+bool
+submit_sender(const struct conf *conf, const char *arg, struct buf *out,
+    struct status *st)
+{
+	struct addr_list l;
+	struct buf why = BUF_INIT;
+	bool ok = false;
+
+	addr_list_init(&l);
+	if (arg == NULL) {
+		struct passwd *pw = getpwuid(getuid());
+		char name[64];
+		if (pw && pw->pw_name[0])
+			snprintf(name, sizeof name, "%s", pw->pw_name);
+		else
+			snprintf(name, sizeof name, "uid%ld", (long)getuid());
+		arg = name;
+		if (!addr_parse_arg(name, &l, &why) || l.n == 0) {
+			/* A login name that is no valid local part: quote it. */
+			buf_printf(out, "\"%s\"@%s", name, conf->myorigin);
+			ok = true;
+			goto out;
+		}
+	} else if (!addr_parse_arg(arg, &l, &why) || l.n == 0) {
+		status_set(st, STATUS_PERM, "5.1.7", EXIT_USAGE, "bad sender address syntax: %s: %s",
+		    arg, buf_cstr(&why));
+		goto out;
+	}
+	qualified(conf, &l.v[0], out);
+	ok = true;
+out:
+	addr_list_clear(&l);
+	buf_clear(&why);
+	return ok;
+}
+
+/* Adds each address of one command-line argument or header to env. */
+static bool
+add_recipients(const struct conf *conf, struct envelope *env, const struct addr_list *l,
+    unsigned notify, const char *where, struct status *st)
+{
+	struct buf a = BUF_INIT;
+	bool ok = true;
+	for (size_t i = 0; i < l->n && ok; i++) {
+		if (l->v[i].local[0] == '\0') {
+			status_set(st, STATUS_PERM, "5.1.3", where ? EXIT_DATAERR : EXIT_USAGE,
+			    "null recipient address <>%s%s", where ? " in " : "", where ? where : "");
+			ok = false;
+			break;
+		}
+		buf_reset(&a);
+		qualified(conf, &l->v[i], &a);
+		if (envelope_has_rcpt(env, a.data))
+			continue;
+		if (!envelope_add_rcpt(env, a.data, NULL, notify)) {
+			status_set(st, STATUS_PERM, "5.5.3", EXIT_DATAERR,
+			    "too many recipients (more than %d)", ENVELOPE_MAX_RCPT);
+			ok = false;
+		}
+		if (addr_is_utf8(&l->v[i]))
+			env->smtputf8 = true;
+	}
+	buf_clear(&a);
+	return ok;
+}
+
+static bool
+args_to_recipients(const struct conf *conf, const struct submit_opts *o,
+    struct envelope *env, struct status *st)
+{
+	struct addr_list l;
+	struct buf why = BUF_INIT;
+	bool ok = true;
+	for (size_t i = 0; i < o->nrcpt_args && ok; i++) {
+		addr_list_init(&l);
+		buf_reset(&why);
+		if (!addr_parse_arg(o->rcpt_args[i], &l, &why)) {
+			status_set(st, STATUS_PERM, "5.1.3", EXIT_USAGE,
+			    "bad recipient address syntax: %s: %s", o->rcpt_args[i], buf_cstr(&why));
+			ok = false;
+		} else if (l.n == 0) {
+			status_set(st, STATUS_PERM, "5.1.3", EXIT_USAGE,
+			    "empty recipient address argument");
+			ok = false;
+		} else {
+			ok = add_recipients(conf, env, &l, o->notify, NULL, st);
+		}
+		addr_list_clear(&l);
+	}
+	buf_clear(&why);
+	return ok;
+}
+
+bool
+submit_check_args(const struct conf *conf, const struct submit_opts *o, struct status *st)
+{
+	struct envelope env;
+	struct buf sender = BUF_INIT;
+	envelope_init(&env);
+	bool ok = submit_sender(conf, o->sender, &sender, st) &&
+	    args_to_recipients(conf, o, &env, st);
+	envelope_clear(&env);
+	buf_clear(&sender);
+	return ok;
+}
+
+/* ---- header edits ---- */
+
+static bool
+field_in(const struct msg_header *f, const char *const *names)
+{
+	for (size_t i = 0; names[i]; i++)
+		if (msg_header_is(f, names[i]))
+			return true;
+	return false;
+}
+
+/* Rewrites a field so that every domainless address gets @myorigin; a
+ * field that does not parse is left as it is (it is not ours to fix). */
+static void
+qualify_field(const struct conf *conf, struct msg_header *f)
+{
+	size_t blen;
+	const char *body = msg_header_body(f, &blen);
+	struct addr_list l;
+	struct buf why = BUF_INIT, out = BUF_INIT;
+	size_t last = 0;
+
+	addr_list_init(&l);
+	if (!addr_parse_list(body, blen, &l, &why))
+		goto out;
+	bool changed = false;
+	buf_append(&out, f->text, f->name_len + 1);
+	for (size_t i = 0; i < l.n; i++) {
+		const struct addr *a = &l.v[i];
+		if (a->domain != NULL || a->local[0] == '\0' || a->end > blen)
+			continue;
+		buf_append(&out, body + last, a->end - last);
+		buf_putc(&out, '@');
+		buf_puts(&out, conf->myorigin);
+		last = a->end;
+		changed = true;
+	}
+	if (changed) {
+		buf_append(&out, body + last, blen - last);
+		msg_header_replace(f, out.data, out.len);
+	}
+out:
+	addr_list_clear(&l);
+	buf_clear(&why);
+	buf_clear(&out);
+}
+
+/* -t: recipients from To, Cc, Bcc, or only from Resent-To/Cc/Bcc when any
+ * of those is present. */
+static bool
+extract_recipients(const struct conf *conf, const struct submit_opts *o,
+    const struct msg_headers *h, struct envelope *env, struct status *st)
+{
+	static const char *const primary[] = { "To", "Cc", "Bcc", NULL };
+	static const char *const resent[] = { "Resent-To", "Resent-Cc", "Resent-Bcc", NULL };
+	const char *const *names = primary;
+	for (size_t i = 0; i < h->n; i++)
+		if (field_in(&h->v[i], resent))
+			names = resent;
+
+	struct addr_list l;
+	struct buf why = BUF_INIT, where = BUF_INIT;
+	bool ok = true;
+	for (size_t i = 0; i < h->n && ok; i++) {
+		const struct msg_header *f = &h->v[i];
+		if (!field_in(f, names))
+			continue;
+		size_t blen;
+		const char *body = msg_header_body(f, &blen);
+		addr_list_init(&l);
+		buf_reset(&why);
+		buf_reset(&where);
+		buf_printf(&where, "%.*s: header", (int)f->name_len, f->text);
+		if (!addr_parse_list(body, blen, &l, &why)) {
+			status_set(st, STATUS_PERM, "5.1.3", EXIT_DATAERR,
+			    "malformed address in %s: %s", where.data, buf_cstr(&why));
+			ok = false;
+		} else {
+			ok = add_recipients(conf, env, &l, o->notify, where.data, st);
+		}
+		addr_list_clear(&l);
+	}
+	buf_clear(&why);
+	buf_clear(&where);
+	return ok;
+}
+
+static void
+base64(struct buf *out, const unsigned char *p, size_t n)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)p[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		buf_putc(out, tab[(v >> 18) & 63]);
+		buf_putc(out, tab[(v >> 12) & 63]);
+		buf_putc(out, i + 1 < n ? tab[(v >> 6) & 63] : '=');
+		buf_putc(out, i + 2 < n ? tab[v & 63] : '=');
+	}
+}
+
+/* A display name as an RFC 5322 phrase: as is when it is atoms and
+ * spaces, quoted when it has specials, RFC 2047-encoded when not ASCII. */
+static void
+phrase(struct buf *out, const char *name)
+{
+	bool plain = true, ascii = true;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		if (*p >= 0x80)
+			ascii = false;
+		else if (*p < 0x20 || *p == 0x7f)
+			ascii = false;	/* control bytes: encode them away */
+		else if (!(*p == ' ' || (*p > 0x20 && !strchr("()<>[]:;@\\,.\"", *p))))
+			plain = false;
+	}
+	if (!ascii) {
+		buf_puts(out, "=?UTF-8?B?");
+		base64(out, (const unsigned char *)name, strlen(name));
+		buf_puts(out, "?=");
+	} else if (plain && name[0] != ' ' && name[strlen(name) - 1] != ' ') {
+		buf_puts(out, name);
+	} else {
+		buf_putc(out, '"');
+		for (const char *p = name; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				buf_putc(out, '\\');
+			buf_putc(out, *p);
+		}
+		buf_putc(out, '"');
+	}
+}
+
+/* The full name for a generated From: -F, then $NAME, then the gecos
+ * field of the submitting uid (first comma field, '&' = the login name
+ * capitalised), as Postfix does. */
+static void
+full_name(const char *opt, struct buf *out)
+{
+	const char *env = getenv("NAME");
+	if (opt) {
+		buf_puts(out, opt);
+		return;
+	}
+	if (env && *env) {
+		buf_puts(out, env);
+		return;
+	}
+	struct passwd *pw = getpwuid(getuid());
+	if (pw == NULL || pw->pw_gecos == NULL)
+		return;
+	for (const char *p = pw->pw_gecos; *p && *p != ','; p++) {
+		if (*p == '&') {
+			for (const char *l = pw->pw_name; *l; l++)
+				buf_putc(out, l == pw->pw_name && *l >= 'a' && *l <= 'z' ? *l - 32 : *l);
+		} else {
+			buf_putc(out, *p);
+		}
+	}
+}
+
+static void
+add_missing_headers(const struct conf *conf, const struct submit_opts *o,
+    struct msg_headers *h, const char *id, const char *sender, time_t now)
+{
+	bool resent = msg_headers_have_prefix(h, "Resent-");
+	const char *pfx = resent ? "Resent-" : "";
+	struct buf f = BUF_INIT, name = BUF_INIT;
+	char stamp[32];
+	struct tm gm;
+
+	buf_printf(&name, "%sMessage-Id", pfx);
+	if (!msg_headers_find(h, name.data)) {
+		gmtime_r(&now, &gm);
+		strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &gm);
+		buf_printf(&f, "%s: <%s.%s@%s>\n", name.data, stamp, id, conf->myhostname);
+		msg_headers_add(h, f.data, f.len);
+	}
+	buf_reset(&name);
+	buf_printf(&name, "%sDate", pfx);
+	if (!msg_headers_find(h, name.data)) {
+		buf_reset(&f);
+		buf_printf(&f, "%s: ", name.data);
+		msg_date(now, &f);
+		buf_putc(&f, '\n');
+		msg_headers_add(h, f.data, f.len);
+	}
+	buf_reset(&name);
+	buf_printf(&name, "%sFrom", pfx);
+	if (!msg_headers_find(h, name.data)) {
+		struct buf fn = BUF_INIT;
+		buf_reset(&f);
+		buf_printf(&f, "%s: ", name.data);
+		if (*sender == '\0') {
+			buf_puts(&f, "MAILER-DAEMON");
+		} else {
+			full_name(o->fullname, &fn);
+			if (fn.len) {
+				phrase(&f, fn.data);
+				buf_printf(&f, " <%s>", sender);
+			} else {
+				buf_puts(&f, sender);
+			}
+		}
+		buf_putc(&f, '\n');
+		msg_headers_add(h, f.data, f.len);
+		buf_clear(&fn);
+	}
+	/* The trace header goes on top, as Postfix's pickup puts it. */
+	buf_reset(&f);
+	buf_printf(&f, "Received: by %s (%s, from userid %ld)\n\tid %s; ", conf->myhostname,
+	    conf_get(conf, "mail_name") ? conf_get(conf, "mail_name") : "satmail",
+	    (long)getuid(), id);
+	msg_date(now, &f);
+	buf_putc(&f, '\n');
+	msg_headers_insert(h, 0, f.data, f.len);
+	buf_clear(&f);
+	buf_clear(&name);
+}
+
+/* ---- the pipe to satmail-queue drop ---- */
+
+struct drop_pipe {
+	pid_t pid;
+	int to;			/* its stdin */
+	int from;		/* its stdout */
+	long long msg_bytes;
+	long long limit;
+	bool over_limit;
+	bool broken;
+	char frame[SUBMIT_FRAME];
+	size_t flen;
+};
+
+static bool
+spawn_drop(const struct submit_opts *o, struct drop_pipe *dp, struct status *st)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
+	posix_spawn_file_actions_t fa;
+	char *helper = priv_helper_path("satmail-queue");
+	char *argv[5];
+	char *copt = o->config_opt ? xstrdup(o->config_opt) : NULL;
+	int argc = 0, err;
+
+	argv[argc++] = helper;
+	if (o->config_opt) {
+		argv[argc++] = (char *)"-C";
+		argv[argc++] = copt;
+	}
+	argv[argc++] = (char *)"drop";
+	argv[argc] = NULL;
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+		status_set(st, STATUS_TEMP, "4.3.0", EXIT_OSERR, "cannot create pipe: %s", strerror(errno));
+		goto fail;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	err = posix_spawn(&dp->pid, helper, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (err) {
+		status_set(st, STATUS_TEMP, "4.3.0", EXIT_UNAVAILABLE, "cannot run %s: %s", helper,
+		    strerror(err));
+		goto fail;
+	}
+	close(in[0]);
+	close(out[1]);
+	dp->to = in[1];
+	dp->from = out[0];
+	free(helper);
+	free(copt);
+	return true;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+	}
+	free(helper);
+	free(copt);
+	return false;
+}
+
+static bool
+write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* Reads one reply line from the helper (without the LF). */
+static bool
+read_reply(struct drop_pipe *dp, char *line, size_t size)
+{
+	size_t n = 0;
+	while (n + 1 < size) {
+		ssize_t r = read(dp->from, line + n, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (line[n] == '\n') {
+			line[n] = '\0';
+			return true;
+		}
+		n++;
+	}
+	line[n] = '\0';
+	return false;
+}
+
+static bool
+frame_flush(struct drop_pipe *dp)
+{
+	char hdr[32];
+	if (dp->flen == 0 || dp->broken)
+		return !dp->broken;
+	int hn = snprintf(hdr, sizeof hdr, "D %zu\n", dp->flen);
+	struct iovec iov[2] = { { hdr, (size_t)hn }, { dp->frame, dp->flen } };
+	size_t total = (size_t)hn + dp->flen;
+	ssize_t w;
+	do
+		w = writev(dp->to, iov, 2);
+	while (w < 0 && errno == EINTR);
+	if (w >= 0 && (size_t)w < total) {
+		/* finish a short write the plain way */
+		size_t done = (size_t)w;
+		if (done < (size_t)hn) {
+			if (!write_all(dp->to, hdr + done, (size_t)hn - done))
+				w = -1;
+			done = (size_t)hn;
+		}
+		if (w >= 0 && !write_all(dp->to, dp->frame + (done - (size_t)hn),
+		    dp->flen - (done - (size_t)hn)))
+			w = -1;
+	}
+	dp->flen = 0;
+	if (w < 0)
+		dp->broken = true;
+	return !dp->broken;
+}
+
+/* A msg_pump_body sink, also used for the header section. */
+static bool
+frame_put(void *ctx, const char *p, size_t n)
+{
+	struct drop_pipe *dp = ctx;
+	dp->msg_bytes += (long long)n;
+	if (dp->limit > 0 && dp->msg_bytes > dp->limit) {
+		dp->over_limit = true;
+		return false;
+	}
+	while (n > 0) {
+		size_t take = sizeof dp->frame - dp->flen;
+		if (take > n)
+			take = n;
+		memcpy(dp->frame + dp->flen, p, take);
+		dp->flen += take;
+		p += take;
+		n -= take;
+		if (dp->flen == sizeof dp->frame && !frame_flush(dp))
+			return false;
+	}
+	return true;
+}
+
+/* Turns the helper's "error EXIT TEXT" (or its silence) into st. */
+static void
+drop_error(const char *line, struct status *st)
+{
+	int code = 0, off = 0;
+	if (sscanf(line, "error %d %n", &code, &off) >= 1 && off > 0 && code >= 64 && code <= 78)
+		status_set(st, code == EXIT_DATAERR ? STATUS_PERM : STATUS_TEMP, NULL, code,
+		    "%s", line + off);
+	else
+		status_set(st, STATUS_TEMP, "4.3.0", EXIT_TEMPFAIL,
+		    "the queue program satmail-queue failed; message not queued");
+}
+
+static int
+reap(pid_t pid)
+{
+	int ws;
+	while (waitpid(pid, &ws, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return ws;
+}
+
+bool
+submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, char *id,
+    struct status *st)
+{
+	struct msg_input in;
+	struct msg_headers h;
+	struct envelope env;
+	struct buf sender = BUF_INIT, out = BUF_INIT;
+	static struct drop_pipe dp;
+	char line[512];
+	bool ok = false;
+	time_t now;
+
+	msg_input_init(&in, in_fd, o->dot_mode);
+	msg_headers_init(&h);
+	envelope_init(&env);
+	memset(&dp, 0, sizeof dp);
+	dp.pid = -1;
+	dp.to = dp.from = -1;
+	dp.limit = conf->message_size_limit;
+
+	if (!submit_sender(conf, o->sender, &sender, st))
+		goto out;
+	if (!args_to_recipients(conf, o, &env, st))
+		goto out;
+	long long hlimit = 102400;
+	const char *hl = conf_get(conf, "header_size_limit");
+	if (hl && atoll(hl) > 0)
+		hlimit = atoll(hl);
+	if (!msg_read_headers(&in, &h, (size_t)hlimit, st))
+		goto out;
+	for (size_t i = 0; i < h.n; i++) {
+		if (field_in(&h.v[i], address_fields))
+			qualify_field(conf, &h.v[i]);
+	}
+	if (o->extract && !extract_recipients(conf, o, &h, &env, st))
+		goto out;
+	for (size_t i = 0; i < h.n; i++)
+		if (field_in(&h.v[i], dropped_fields))
+			h.v[i].deleted = true;
+	if (env.nrcpt == 0) {
+		if (o->extract)
+			status_set(st, STATUS_PERM, "5.1.3", EXIT_DATAERR,
+			    "No recipient addresses found in message header");
+		else
+			status_set(st, STATUS_PERM, "5.1.3", EXIT_USAGE,
+			    "Recipient addresses must be specified on the command line or via the -t option");
+		goto out;
+	}
+
+	/* Envelope. */
+	free(env.sender);
+	env.sender = buf_steal(&sender);
+	if (o->fullname)
+		env.fullname = xstrdup(o->fullname);
+	if (o->envid)
+		env.envid = xstrdup(o->envid);
+	if (o->ret)
+		env.ret = xstrdup(o->ret);
+	for (const unsigned char *p = (const unsigned char *)env.sender; *p; p++)
+		if (*p >= 0x80)
+			env.smtputf8 = true;
+
+	/* The queue program tells the id first: it goes into the headers. */
+	if (!spawn_drop(o, &dp, st))
+		goto out;
+	if (!read_reply(&dp, line, sizeof line) || strncmp(line, "id ", 3) != 0 ||
+	    !queue_valid_id(line + 3)) {
+		drop_error(line, st);
+		goto out;
+	}
+	snprintf(id, 32, "%.31s", line + 3);
+	now = time(NULL);
+	add_missing_headers(conf, o, &h, id, env.sender, now);
+
+	/* The message: headers now, then the body streamed.  Whether the body
+	 * is 8-bit is for the SMTP client to see; the envelope says it only
+	 * when -B did. */
+	if (o->body)
+		env.body = xstrdup(o->body);
+	envelope_format(&env, true, &out, NULL);
+	bool sent = write_all(dp.to, out.data, out.len);
+	for (size_t i = 0; i < h.n && sent; i++)
+		if (!h.v[i].deleted)
+			sent = frame_put(&dp, h.v[i].text, h.v[i].len);
+	if (sent)
+		sent = frame_put(&dp, "\n", 1);
+	if (sent && !msg_pump_body(&in, frame_put, &dp, st)) {
+		if (!dp.over_limit && !dp.broken)
+			goto out;	/* an input error: st says which */
+		sent = false;
+	}
+	if (dp.over_limit) {
+		status_set(st, STATUS_PERM, "5.3.4", EXIT_DATAERR,
+		    "message size exceeds message_size_limit (%lld bytes)", conf->message_size_limit);
+		goto out;
+	}
+	if (sent && frame_flush(&dp))
+		(void)write_all(dp.to, "E\n", 2);
+	close(dp.to);
+	dp.to = -1;
+	if (!read_reply(&dp, line, sizeof line) || strncmp(line, "ok ", 3) != 0 ||
+	    strcmp(line + 3, id) != 0) {
+		drop_error(line, st);
+		goto out;
+	}
+	ok = true;
+out:
+	if (dp.to >= 0)
+		close(dp.to);	/* without "E": the helper discards the entry */
+	if (dp.from >= 0)
+		close(dp.from);
+	if (dp.pid > 0) {
+		int ws = reap(dp.pid);
+		if (ok && !(WIFEXITED(ws) && WEXITSTATUS(ws) == 0)) {
+			status_set(st, STATUS_TEMP, "4.3.0", EXIT_TEMPFAIL,
+			    "the queue program satmail-queue failed after accepting the message");
+			ok = false;
+		}
+	}
+	msg_input_clear(&in);
+	msg_headers_clear(&h);
+	envelope_clear(&env);
+	buf_clear(&sender);
+	buf_clear(&out);
+	return ok;
+}
