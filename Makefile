@@ -47,7 +47,13 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 
 all: $(BINS) $(BUILD)/bin/mailq $(BUILD)/bin/newaliases
 
-$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h compat/*.h)
+# The compiled-in paths live in a stamp file, so that `make install
+# PREFIX=/usr` after a plain `make` rebuilds with the right libexec path.
+PATHS_STAMP := $(BUILD)/.paths
+PATHS_NOW   := $(SYSCONFDIR) $(LIBEXECDIR) $(QUEUEDIR) $(SAN)
+$(shell mkdir -p $(BUILD); [ "$$(cat $(PATHS_STAMP) 2>/dev/null)" = "$(PATHS_NOW)" ] || echo "$(PATHS_NOW)" > $(PATHS_STAMP))
+
+$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h compat/*.h) $(PATHS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

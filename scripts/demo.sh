@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# make demo: the main job end to end on this machine, in a private queue
+# (nothing outside a temporary directory is touched).
+set -eu
+B=$(pwd)/build/bin
+D=$(mktemp -d "${TMPDIR:-/tmp}/satmail-demo.XXXXXX")
+cat > "$D/main.cf" <<CF
+# A private satmail configuration for the demo.
+queue_directory = $D/queue
+myhostname = demo.example.org
+myorigin = example.org
+delivery_mode = queue
+maillog_file = $D/maillog
+CF
+export SATMAIL_CONFIG=$D/main.cf
+run() { printf '\n$ %s\n' "$*"; "$@"; }
+
+echo "satmail demo: private queue and config in $D"
+printf '\n$ printf '"'"'To: bob\\nSubject: hi\\n\\nhello\\n'"'"' | sendmail -t\n'
+printf 'To: bob\nSubject: hi\n\nhello\n' | "$B/sendmail" -t
+echo "exit status $?"
+printf '\n$ echo "disk almost full" | sendmail -F "Cron Daemon" ops@example.net alice\n'
+echo "disk almost full" | "$B/sendmail" -F "Cron Daemon" ops@example.net alice
+printf '\n$ printf '"'"'To: carol@example.com\\nBcc: audit@example.com\\n\\nsecret\\n'"'"' | sendmail -t -f reports@example.org\n'
+printf 'To: carol@example.com\nBcc: audit@example.com\n\nsecret\n' | "$B/sendmail" -t -f reports@example.org
+run "$B/mailq"
+run "$B/mailq" -j
+entry=$(ls "$D/queue/queue" | head -n 1)
+printf '\n$ cat %s   # one queue entry: envelope records, empty line, message\n' "$D/queue/queue/$entry"
+cat "$D/queue/queue/$entry"
+printf '\n$ echo bad | sendmail "bad address@@"   # refused: nothing queued\n'
+echo bad | "$B/sendmail" 'bad address@@' || echo "exit status $?"
+printf '\n$ cat %s\n' "$D/maillog"
+cat "$D/maillog"
+rm -rf "$D"
