@@ -53,24 +53,32 @@ loop "$T/smq.us" "$MAILQ_N" "$B/mailq"
 
 # Postfix sendmail -> postdrop into a private maildrop (master stopped).
 pf=""
-if [ "$(id -u)" = 0 ] && command -v postconf >/dev/null; then
-	PFC=$T/postfix
-	mkdir -p "$PFC/etc" "$PFC/spool"
-	cp /etc/postfix/master.cf "$PFC/etc/" 2>/dev/null || touch "$PFC/etc/master.cf"
-	cat > "$PFC/etc/main.cf" <<CF
+if [ "$(id -u)" = 0 ] && command -v postfix >/dev/null; then
+	PFC=$T/postfix/etc PFQ=$T/postfix/queue
+	mkdir -p "$PFC" "$PFQ" "$T/postfix/data"
+	chown postfix "$T/postfix/data"
+	chmod 755 "$T"
+	cat > "$PFC/main.cf" <<CF
 compatibility_level = 3.6
-queue_directory = $PFC/spool
-data_directory = $PFC/data
-myhostname = bench.example.org
-maillog_file = $PFC/maillog
+queue_directory = $PFQ
+data_directory = $T/postfix/data
+meta_directory = $(postconf -d -h meta_directory)
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = bench.localdomain
+mydestination =
+alias_maps =
+alias_database =
+message_size_limit = 0
+maillog_file = $T/postfix/maillog
+maillog_file_prefixes = $T
 CF
-	if postfix -c "$PFC/etc" check >/dev/null 2>&1 || true; then
-		mkdir -p "$PFC/spool/maildrop" "$PFC/spool/public"
-		chown postfix:postdrop "$PFC/spool/maildrop" "$PFC/spool/public" 2>/dev/null
-		chmod 1730 "$PFC/spool/maildrop"
-		PFSM=$(postconf -h command_directory)/sendmail
-		loop "$T/pf.us" "$N" "$PFSM" -C "$PFC/etc" -t
-		pf_queued=$(ls "$PFC/spool/maildrop" | wc -l)
+	printf 'pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\npostlog unix-dgram n - n - 1 postlogd\n' > "$PFC/master.cf"
+	postfix -c "$PFC" check > "$T/pf-setup.log" 2>&1
+	if [ -d "$PFQ/maildrop" ]; then
+		PFSM=$(postconf -d -h command_directory)/sendmail
+		loop "$T/pf.us" "$N" "$PFSM" -C "$PFC" -t
+		pf_queued=$(find "$PFQ/maildrop" -type f | wc -l)
 		pf=1
 	fi
 fi
@@ -94,5 +102,6 @@ if [ -n "$pf" ]; then
 	awk -v s="$smed" -v p="$pmed" 'BEGIN { printf "satmail time-to-queue is %.1fx faster than Postfix (median %.2f ms vs %.2f ms; target: >= 3x, < 10 ms)\n", p / s, s, p }'
 fi
 awk -v q="$qmed" 'BEGIN { printf "satmail mailq on an empty queue: %.2f ms median (target < 8 ms; Postfix 22 ms in ../shared/bench/RESULTS-peers.md)\n", q }'
-[ -s "$T/err.log" ] && { echo "errors:"; head -5 "$T/err.log"; }
+grep -v "unable to look up public/pickup" "$T/err.log" > "$T/err2.log"
+[ -s "$T/err2.log" ] && { echo "errors:"; head -5 "$T/err2.log"; }
 exit 0
