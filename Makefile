@@ -16,6 +16,7 @@ QUEUEDIR   ?= /var/spool/satmail
 DESTDIR    ?=
 BUILD      ?= build
 SAN        ?= 0
+CHECK_FUZZ_SECONDS ?= 10
 
 PKGS    := libssl libcrypto ldns libcdb libgsasl libpcre2-8
 CC      ?= cc
@@ -81,10 +82,12 @@ integration: all
 
 check-build: all $(UNIT_BINS)
 
-# One pass in the normal build, one in the sanitizer build.
+# One pass in the normal build, one in the sanitizer build, then a short
+# run of every fuzz target.
 check: deps
 	$(MAKE) unit integration
 	$(MAKE) SAN=1 BUILD=build-san unit integration
+	FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS) bash tests/fuzz/run.sh
 
 deps:
 	@bash scripts/deps.sh

@@ -236,7 +236,8 @@ envelope_format(const struct envelope *e, bool client_only, struct buf *out,
 	struct buf tmp = BUF_INIT;
 	buf_puts(out, ENVELOPE_VERSION_LINE "\n");
 	if (!client_only) {
-		put_record(out, "id", e->id);
+		if (e->id[0])
+			put_record(out, "id", e->id);
 		buf_printf(out, "arrival: %" PRId64 ".%06ld\n", e->arrival_sec, e->arrival_usec);
 		buf_printf(out, "uid: %lld\n", e->uid);
 		buf_puts(out, "size: ");
@@ -476,6 +477,8 @@ envelope_parse(struct envelope *e, const char *text, size_t len, size_t *used,
 			}
 			memcpy(e->id, s, val.len + 1);
 		} else if (KEY("arrival")) {
+			if (val.len == 0)
+				goto bad;
 			char *dot = strchr(val.data, '.');
 			long long usec = 0;
 			if (dot) {

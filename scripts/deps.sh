@@ -6,7 +6,7 @@
 set -eu
 PKGS="gcc make pkg-config libssl-dev libldns-dev libcdb-dev libgsasl-dev
       libpcre2-dev libcriterion-dev postfix postfix-cdb python3 python3-aiosmtpd
-      dnsmasq openssl strace iproute2 procps"
+      dnsmasq openssl strace iproute2 procps clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
