@@ -31,6 +31,8 @@
 #include "mailq.h"
 #include "priv.h"
 #include "queue.h"
+#include "rewrite.h"
+#include "aliases.h"
 #include "status.h"
 
 #define DROP_MAX_FRAME	(1024 * 1024)
@@ -119,6 +121,52 @@ drop_fail(struct status *st)
 	return status_sysexit(st);
 }
 
+/* A file or command recipient comes from sendmail's alias expansion,
+ * which runs without privilege: before such a recipient enters the queue
+ * (where a root-started run would execute it), the alias tables must say
+ * so themselves.  Only targets listed directly in the alias's value are
+ * confirmed; :include: files cannot vouch for commands. */
+static bool
+confirm_alias_targets(const struct conf *conf, const struct envelope *env,
+    struct status *st)
+{
+	struct rewrite *rw = NULL;
+	struct buf name = BUF_INIT, value = BUF_INIT, why = BUF_INIT;
+	bool ok = true;
+	for (size_t i = 0; i < env->nrcpt && ok; i++) {
+		const struct rcpt *r = &env->rcpt[i];
+		if (r->type == RCPT_ADDRESS)
+			continue;
+		if (rw == NULL)
+			rw = rewrite_new(conf);
+		buf_reset(&name);
+		buf_reset(&value);
+		const char *at = strrchr(r->addr, '@');
+		for (const char *p = r->addr; *p && p != at; p++)
+			buf_putc(&name, *p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+		ok = false;
+		if (rewrite_alias_lookup(rw, buf_cstr(&name), &value, st) == 1) {
+			struct alias_targets t;
+			alias_targets_init(&t);
+			if (aliases_split(value.data, &t, &why))
+				for (size_t k = 0; k < t.n && !ok; k++)
+					ok = (t.v[k].kind == ALIAS_FILE) == (r->type == RCPT_FILE) &&
+					    t.v[k].kind != ALIAS_ADDRESS && t.v[k].kind != ALIAS_INCLUDE &&
+					    strcmp(t.v[k].text, r->target) == 0;
+			alias_targets_clear(&t);
+		}
+		if (!ok)
+			status_set(st, STATUS_PERM, "5.7.1", EXIT_NOPERM,
+			    "%s recipient for <%s> is not in the alias tables; refused",
+			    r->type == RCPT_FILE ? "file" : "command", r->addr);
+	}
+	rewrite_free(rw);
+	buf_clear(&name);
+	buf_clear(&value);
+	buf_clear(&why);
+	return ok;
+}
+
 static int
 cmd_drop(const struct conf *conf)
 {
@@ -168,6 +216,8 @@ cmd_drop(const struct conf *conf)
 		status_set(&st, STATUS_PERM, "5.1.3", EXIT_DATAERR, "no recipients");
 		goto fail;
 	}
+	if (!confirm_alias_targets(conf, &env, &st))
+		goto fail;
 	/* A client decides none of the queue's own bookkeeping. */
 	env.attempts = 0;
 	env.next_retry = 0;

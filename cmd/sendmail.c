@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aliases.h"
 #include "buf.h"
 #include "conf.h"
 #include "envelope.h"
@@ -30,6 +31,7 @@ struct options {
 	bool json;			/* mailq -j */
 	int delivery;			/* -od?: -1 = delivery_mode */
 	const char *queue_arg;		/* -q argument */
+	const char *alias_db;		/* -oA: the alias database for -bi */
 	int verbose;
 };
 
@@ -230,8 +232,10 @@ parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'o': {
 			const char *v = opt_arg(argv, argc, &i, rest, c);
-			if (v[0] == 'A' && v[1] == '\0')
-				(void)opt_arg(argv, argc, &i, "", 'o');	/* -oA PATH */
+			if (v[0] == 'A') {	/* -oAPATH or -oA PATH */
+				o->alias_db = v[1] ? v + 1 : opt_arg(argv, argc, &i, "", 'o');
+				break;
+			}
 			parse_o(o, v);
 			break;
 		}
@@ -294,6 +298,30 @@ run_list(const struct options *o)
 	die(EXIT_UNAVAILABLE, "cannot run the queue program: %s", strerror(errno));
 }
 
+/* newaliases / -bi: build every table of alias_database (or -oA). */
+static int
+run_newaliases(const struct conf *conf, const struct options *o)
+{
+	struct status st;
+	int rc = 0;
+	char *one[2] = { o->alias_db ? strdup(o->alias_db) : NULL, NULL };
+	char **specs = o->alias_db ? one : conf->alias_database;
+
+	status_init(&st);
+	for (char **s = specs; s && *s; s++) {
+		size_t n = 0;
+		if (!aliases_build(*s, conf, &n, &st)) {
+			log_fatal("%s", buf_cstr(&st.text));
+			rc = status_sysexit(&st);
+			break;
+		}
+		log_debug("%s: %zu aliases", *s, n);
+	}
+	free(one[0]);
+	status_clear(&st);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -334,7 +362,7 @@ main(int argc, char **argv)
 	case MODE_SUBMIT:
 		break;
 	case MODE_NEWALIASES:
-		die(EXIT_UNAVAILABLE, "%s", "-bi/newaliases: alias tables are not available in this version of satmail");
+		return run_newaliases(conf, &o);
 	case MODE_VERIFY:
 		die(EXIT_UNAVAILABLE, "%s", "-bv: address verification is not available in this version of satmail");
 	case MODE_SMTP:

@@ -30,6 +30,7 @@ rcpt_clear(struct rcpt *r)
 	free(r->orig);
 	free(r->owner);
 	free(r->reason);
+	free(r->target);
 	memset(r, 0, sizeof *r);
 }
 
@@ -278,6 +279,10 @@ envelope_format(const struct envelope *e, bool client_only, struct buf *out,
 			put_field(out, "dsn", r->dsn);
 		if (r->reason)
 			put_field(out, "reason", r->reason);
+		if (r->type != RCPT_ADDRESS) {
+			put_field(out, "type", r->type == RCPT_FILE ? "file" : "command");
+			put_field(out, "target", r->target ? r->target : "");
+		}
 		buf_putc(out, '\n');
 	}
 	buf_putc(out, '\n');
@@ -384,6 +389,18 @@ parse_rcpt(struct envelope *e, const char *p, size_t n, struct buf *why)
 		} else if (FIELD("reason")) {
 			free(r->reason);
 			r->reason = xstrdup(v);
+		} else if (FIELD("type")) {
+			if (strcmp(v, "file") == 0)
+				r->type = RCPT_FILE;
+			else if (strcmp(v, "command") == 0)
+				r->type = RCPT_COMMAND;
+			else {
+				buf_puts(why, "bad rcpt type");
+				goto out;
+			}
+		} else if (FIELD("target")) {
+			free(r->target);
+			r->target = xstrdup(v);
 		}
 #undef FIELD
 		/* unknown fields: tolerated (a newer writer) */
@@ -391,6 +408,11 @@ parse_rcpt(struct envelope *e, const char *p, size_t n, struct buf *why)
 	}
 	if (r->addr == NULL) {
 		buf_puts(why, "rcpt record without addr");
+		goto out;
+	}
+	if ((r->type != RCPT_ADDRESS) != (r->target != NULL && r->target[0] != '\0') ||
+	    (r->type == RCPT_FILE && r->target[0] != '/')) {
+		buf_puts(why, "rcpt type and target do not match");
 		goto out;
 	}
 	ok = true;

@@ -32,13 +32,17 @@
  *   next-retry: SEC        not before this time (0 = now)
  *   hold: yes              postsuper -h
  *   rcpt: addr=ADDR orig=ADDR notify=LIST state=STATE [dsn=X.Y.Z]
- *         [reason=TEXT] [owner=ADDR] [type=mbox|command|file]
+ *         [reason=TEXT] [owner=ADDR] [type=file|command target=TEXT]
  *       notify: "" (not given), "never", or a comma list of
  *               success,delay,failure
- *       state:  pending | sent | bounced | delayed-notified ...
- *               pending   still to deliver (mailq shows it)
+ *       state:  pending   still to deliver (mailq shows it)
  *               sent      delivered; kept only until the entry is removed
  *               bounced   failed permanently; a DSN has been queued
+ *       type:   absent = an address; "file" or "command" = an alias
+ *               target, then target=TEXT holds the path or the command
+ *               and addr the alias address it came from.  satmail-queue
+ *               accepts these from a client only when the alias tables
+ *               confirm them (cmd/satmail-queue.c).
  */
 #ifndef SATMAIL_ENVELOPE_H
 #define SATMAIL_ENVELOPE_H
@@ -56,6 +60,7 @@
 #define ENVELOPE_SIZE_WIDTH	12	/* digits of the on-disk size record */
 
 enum rcpt_state { RCPT_PENDING, RCPT_SENT, RCPT_BOUNCED };
+enum rcpt_type { RCPT_ADDRESS, RCPT_FILE, RCPT_COMMAND };
 
 enum {	/* DSN NOTIFY bits; none set = not given */
 	NOTIFY_NEVER = 1, NOTIFY_SUCCESS = 2, NOTIFY_DELAY = 4, NOTIFY_FAILURE = 8,
@@ -66,6 +71,8 @@ struct rcpt {
 	char *orig;		/* as the submitter gave it (ORCPT), or NULL */
 	char *owner;		/* owner-NAME sender for an alias expansion, or NULL */
 	char *reason;		/* last failure text, or NULL */
+	char *target;		/* RCPT_FILE: the path; RCPT_COMMAND: the command */
+	enum rcpt_type type;
 	char dsn[16];		/* last status code, "" if none */
 	unsigned notify;	/* NOTIFY_* bits */
 	enum rcpt_state state;

@@ -23,6 +23,7 @@
 #include "msg.h"
 #include "priv.h"
 #include "queue.h"
+#include "rewrite.h"
 #include "xalloc.h"
 
 #define SUBMIT_FRAME	65536
@@ -90,12 +91,13 @@ out:
 	return ok;
 }
 
-/* Adds each address of one command-line argument or header to env. */
+/* Adds each address of one command-line argument or header to env,
+ * after canonical rewriting and alias expansion (rw NULL: parse only). */
 static bool
-add_recipients(const struct conf *conf, struct envelope *env, const struct addr_list *l,
-    unsigned notify, const char *where, struct status *st)
+add_recipients(const struct conf *conf, struct rewrite *rw, struct envelope *env,
+    const struct addr_list *l, unsigned notify, const char *where, struct status *st)
 {
-	struct buf a = BUF_INIT;
+	struct buf a = BUF_INIT, canon = BUF_INIT;
 	bool ok = true;
 	for (size_t i = 0; i < l->n && ok; i++) {
 		if (l->v[i].local[0] == '\0') {
@@ -104,24 +106,20 @@ add_recipients(const struct conf *conf, struct envelope *env, const struct addr_
 			ok = false;
 			break;
 		}
+		if (rw == NULL)
+			continue;
 		buf_reset(&a);
 		qualified(conf, &l->v[i], &a);
-		if (envelope_has_rcpt(env, a.data))
-			continue;
-		if (!envelope_add_rcpt(env, a.data, NULL, notify)) {
-			status_set(st, STATUS_PERM, "5.5.3", EXIT_DATAERR,
-			    "too many recipients (more than %d)", ENVELOPE_MAX_RCPT);
-			ok = false;
-		}
-		if (addr_is_utf8(&l->v[i]))
-			env->smtputf8 = true;
+		ok = rewrite_canonical(rw, REWRITE_RECIPIENT, a.data, &canon, st) &&
+		    rewrite_expand(rw, canon.data, a.data, notify, env, NULL, st);
 	}
 	buf_clear(&a);
+	buf_clear(&canon);
 	return ok;
 }
 
 static bool
-args_to_recipients(const struct conf *conf, const struct submit_opts *o,
+args_to_recipients(const struct conf *conf, struct rewrite *rw, const struct submit_opts *o,
     struct envelope *env, struct status *st)
 {
 	struct addr_list l;
@@ -139,7 +137,7 @@ args_to_recipients(const struct conf *conf, const struct submit_opts *o,
 			    "empty recipient address argument");
 			ok = false;
 		} else {
-			ok = add_recipients(conf, env, &l, o->notify, NULL, st);
+			ok = add_recipients(conf, rw, env, &l, o->notify, NULL, st);
 		}
 		addr_list_clear(&l);
 	}
@@ -154,7 +152,7 @@ submit_check_args(const struct conf *conf, const struct submit_opts *o, struct s
 	struct buf sender = BUF_INIT;
 	envelope_init(&env);
 	bool ok = submit_sender(conf, o->sender, &sender, st) &&
-	    args_to_recipients(conf, o, &env, st);
+	    args_to_recipients(conf, NULL, o, &env, st);
 	envelope_clear(&env);
 	buf_clear(&sender);
 	return ok;
@@ -171,46 +169,31 @@ field_in(const struct msg_header *f, const char *const *names)
 	return false;
 }
 
-/* Rewrites a field so that every domainless address gets @myorigin; a
- * field that does not parse is left as it is (it is not ours to fix). */
-static void
-qualify_field(const struct conf *conf, struct msg_header *f)
-{
-	size_t blen;
-	const char *body = msg_header_body(f, &blen);
-	struct addr_list l;
-	struct buf why = BUF_INIT, out = BUF_INIT;
-	size_t last = 0;
+/* Header fields whose addresses are sender addresses for canonical
+ * rewriting; the other address fields are recipient addresses. */
+static const char *const sender_fields[] = {
+	"From", "Sender", "Reply-To", "Errors-To", "Return-Receipt-To",
+	"Resent-From", "Resent-Sender", "Resent-Reply-To", NULL,
+};
 
-	addr_list_init(&l);
-	if (!addr_parse_list(body, blen, &l, &why))
-		goto out;
-	bool changed = false;
-	buf_append(&out, f->text, f->name_len + 1);
-	for (size_t i = 0; i < l.n; i++) {
-		const struct addr *a = &l.v[i];
-		if (a->domain != NULL || a->local[0] == '\0' || a->end > blen)
-			continue;
-		buf_append(&out, body + last, a->end - last);
-		buf_putc(&out, '@');
-		buf_puts(&out, conf->myorigin);
-		last = a->end;
-		changed = true;
-	}
-	if (changed) {
-		buf_append(&out, body + last, blen - last);
-		msg_header_replace(f, out.data, out.len);
-	}
-out:
-	addr_list_clear(&l);
-	buf_clear(&why);
-	buf_clear(&out);
+/* Rewrites one address field (canonical maps; bare names get
+ * @$myorigin).  A field that does not parse is left as it is. */
+static bool
+rewrite_field(struct rewrite *rw, struct msg_header *f, struct status *st)
+{
+	struct buf text = BUF_INIT;
+	enum rewrite_class cls = field_in(f, sender_fields) ? REWRITE_SENDER : REWRITE_RECIPIENT;
+	bool ok = rewrite_header(rw, cls, f->text, f->name_len, f->len, &text, st);
+	if (ok && text.len)
+		msg_header_replace(f, text.data, text.len);
+	buf_clear(&text);
+	return ok;
 }
 
 /* -t: recipients from To, Cc, Bcc, or only from Resent-To/Cc/Bcc when any
  * of those is present. */
 static bool
-extract_recipients(const struct conf *conf, const struct submit_opts *o,
+extract_recipients(const struct conf *conf, struct rewrite *rw, const struct submit_opts *o,
     const struct msg_headers *h, struct envelope *env, struct status *st)
 {
 	static const char *const primary[] = { "To", "Cc", "Bcc", NULL };
@@ -238,7 +221,7 @@ extract_recipients(const struct conf *conf, const struct submit_opts *o,
 			    "malformed address in %s: %s", where.data, buf_cstr(&why));
 			ok = false;
 		} else {
-			ok = add_recipients(conf, env, &l, o->notify, where.data, st);
+			ok = add_recipients(conf, rw, env, &l, o->notify, where.data, st);
 		}
 		addr_list_clear(&l);
 	}
@@ -569,7 +552,8 @@ submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, 
 	struct msg_input in;
 	struct msg_headers h;
 	struct envelope env;
-	struct buf sender = BUF_INIT, out = BUF_INIT;
+	struct buf sender = BUF_INIT, out = BUF_INIT, canon = BUF_INIT;
+	struct rewrite *rw = rewrite_new(conf);
 	static struct drop_pipe dp;
 	char line[512];
 	bool ok = false;
@@ -583,9 +567,10 @@ submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, 
 	dp.to = dp.from = -1;
 	dp.limit = conf->message_size_limit;
 
-	if (!submit_sender(conf, o->sender, &sender, st))
+	if (!submit_sender(conf, o->sender, &sender, st) ||
+	    !rewrite_canonical(rw, REWRITE_SENDER, sender.data, &canon, st))
 		goto out;
-	if (!args_to_recipients(conf, o, &env, st))
+	if (!args_to_recipients(conf, rw, o, &env, st))
 		goto out;
 	long long hlimit = 102400;
 	const char *hl = conf_get(conf, "header_size_limit");
@@ -593,12 +578,11 @@ submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, 
 		hlimit = atoll(hl);
 	if (!msg_read_headers(&in, &h, (size_t)hlimit, st))
 		goto out;
-	for (size_t i = 0; i < h.n; i++) {
-		if (field_in(&h.v[i], address_fields))
-			qualify_field(conf, &h.v[i]);
-	}
-	if (o->extract && !extract_recipients(conf, o, &h, &env, st))
+	if (o->extract && !extract_recipients(conf, rw, o, &h, &env, st))
 		goto out;
+	for (size_t i = 0; i < h.n; i++)
+		if (field_in(&h.v[i], address_fields) && !rewrite_field(rw, &h.v[i], st))
+			goto out;
 	for (size_t i = 0; i < h.n; i++)
 		if (field_in(&h.v[i], dropped_fields))
 			h.v[i].deleted = true;
@@ -614,7 +598,7 @@ submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, 
 
 	/* Envelope. */
 	free(env.sender);
-	env.sender = buf_steal(&sender);
+	env.sender = buf_steal(&canon);
 	if (o->fullname)
 		env.fullname = xstrdup(o->fullname);
 	if (o->envid)
@@ -686,6 +670,8 @@ out:
 	msg_headers_clear(&h);
 	envelope_clear(&env);
 	buf_clear(&sender);
+	buf_clear(&canon);
 	buf_clear(&out);
+	rewrite_free(rw);
 	return ok;
 }
