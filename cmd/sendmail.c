@@ -6,17 +6,21 @@
  * is written by the satmail-queue helper.  Exit codes are sysexits(3);
  * every non-zero exit prints one line on stderr saying what and why. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "aliases.h"
 #include "buf.h"
 #include "conf.h"
 #include "envelope.h"
 #include "log.h"
 #include "priv.h"
+#include "rewrite.h"
+#include "router.h"
 #include "status.h"
 #include "submit.h"
 
@@ -322,6 +326,101 @@ run_newaliases(const struct conf *conf, const struct options *o)
 	return rc;
 }
 
+static void
+verify_note(void *ctx, int depth, const char *fmt, ...)
+{
+	(void)ctx;
+	va_list ap;
+	printf("  %*s", depth * 2, "");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* -bv: what canonical maps and aliases make of each address and where it
+ * would go; sends nothing.  One block per argument:
+ *   ADDRESS
+ *     canonical: ADDR
+ *     ADDR: alias NAME -> TARGETS          (the expansion, indented)
+ *     deliver: ADDR: local mailbox USER | relay HOST | MX DOMAIN
+ *     deliver: ADDR: command |CMD | file PATH
+ * Exit 0 when every address resolves, else the last failure's code. */
+static int
+run_verify(const struct conf *conf, const struct options *o)
+{
+	struct rewrite *rw = rewrite_new(conf);
+	struct status st;
+	struct buf canon = BUF_INIT, why = BUF_INIT, a = BUF_INIT;
+	struct rewrite_trace trace = { verify_note, NULL };
+	int rc = 0;
+
+	status_init(&st);
+	if (o->submit.nrcpt_args == 0)
+		die(EXIT_USAGE, "%s", "-bv: no addresses to verify");
+	for (size_t i = 0; i < o->submit.nrcpt_args; i++) {
+		const char *arg = o->submit.rcpt_args[i];
+		struct addr_list l;
+		addr_list_init(&l);
+		buf_reset(&why);
+		printf("%s\n", arg);
+		if (!addr_parse_arg(arg, &l, &why) || l.n == 0) {
+			printf("  error: bad address syntax: %s\n", buf_cstr(&why));
+			rc = EXIT_USAGE;
+		}
+		for (size_t k = 0; k < l.n; k++) {
+			struct envelope env;
+			envelope_init(&env);
+			buf_reset(&a);
+			addr_format(&l.v[k], &a);
+			if (l.v[k].domain == NULL && a.len)
+				buf_printf(&a, "@%s", conf->myorigin);
+			if (!rewrite_canonical(rw, REWRITE_RECIPIENT, a.data, &canon, &st) ||
+			    (printf("  canonical: %s\n", canon.data),
+			    !rewrite_expand(rw, canon.data, a.data, 0, &env, &trace, &st))) {
+				printf("  error: %s (%s)\n", buf_cstr(&st.text), st.dsn);
+				rc = status_sysexit(&st);
+			}
+			for (size_t r = 0; r < env.nrcpt; r++) {
+				const struct rcpt *rc_ = &env.rcpt[r];
+				struct route route;
+				route_init(&route);
+				if (rc_->type == RCPT_COMMAND) {
+					printf("  deliver: %s: command |%s (as %s)\n", rc_->addr, rc_->target,
+					    conf->default_privs);
+				} else if (rc_->type == RCPT_FILE) {
+					printf("  deliver: %s: file %s (as %s)\n", rc_->addr, rc_->target,
+					    conf->default_privs);
+				} else {
+					router_route(conf, rc_->addr, &route);
+					if (route.kind == ROUTE_LOCAL)
+						printf("  deliver: %s: local mailbox %s/%s\n", rc_->addr,
+						    conf->mail_spool_directory, buf_cstr(&route.nexthop));
+					else if (route.kind == ROUTE_RELAY)
+						printf("  deliver: %s: smtp via relayhost %s\n", rc_->addr,
+						    buf_cstr(&route.nexthop));
+					else if (route.kind == ROUTE_MX)
+						printf("  deliver: %s: smtp to the MX hosts of %s\n", rc_->addr,
+						    buf_cstr(&route.nexthop));
+					else
+						printf("  error: %s\n", buf_cstr(&route.error.text));
+				}
+				if (rc_->owner)
+					printf("    errors to: %s\n", rc_->owner);
+				route_clear(&route);
+			}
+			envelope_clear(&env);
+		}
+		addr_list_clear(&l);
+	}
+	status_clear(&st);
+	buf_clear(&canon);
+	buf_clear(&why);
+	buf_clear(&a);
+	rewrite_free(rw);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -364,7 +463,7 @@ main(int argc, char **argv)
 	case MODE_NEWALIASES:
 		return run_newaliases(conf, &o);
 	case MODE_VERIFY:
-		die(EXIT_UNAVAILABLE, "%s", "-bv: address verification is not available in this version of satmail");
+		return run_verify(conf, &o);
 	case MODE_SMTP:
 		die(EXIT_UNAVAILABLE, "%s", "-bs: SMTP on standard input is not available in this version of satmail");
 	case MODE_QUEUE_RUN:

@@ -80,18 +80,25 @@ rewrite_free(struct rewrite *rw)
 }
 
 /* A missing alias database whose source is missing too is a system with
- * no aliases, not a failure (a fresh install before any newaliases). */
-static bool
-nothing_there(const struct conf *c, const char *spec)
+ * no aliases, not a failure.  One whose source exists was never built:
+ * that is TEMP, with the fix in the message (-1). */
+static int
+nothing_there(const struct conf *c, const char *spec, struct status *st_out)
 {
 	struct buf type = BUF_INIT, name = BUF_INIT, file = BUF_INIT;
 	struct status st;
-	bool none = false;
+	int none = 0;
 	status_init(&st);
 	if (table_spec(spec, c, &type, &name, &st) && table_type_buildable(type.data) &&
-	    table_file(spec, c, &file, &st))
-		none = access(file.data, F_OK) < 0 && errno == ENOENT &&
-		    access(name.data, F_OK) < 0 && errno == ENOENT;
+	    table_file(spec, c, &file, &st) && access(file.data, F_OK) < 0 && errno == ENOENT) {
+		if (access(name.data, F_OK) < 0 && errno == ENOENT) {
+			none = 1;
+		} else {
+			none = -1;
+			status_set(st_out, STATUS_TEMP, "4.3.0", EXIT_TEMPFAIL,
+			    "alias database %s does not exist: run newaliases", file.data);
+		}
+	}
 	buf_clear(&type);
 	buf_clear(&name);
 	buf_clear(&file);
@@ -109,7 +116,12 @@ maplist_open(struct rewrite *rw, struct maplist *ml, struct status *st)
 		count++;
 	ml->t = xcalloc(count + 1, sizeof *ml->t);
 	for (char **s = ml->specs; s && *s; s++) {
-		if (ml->lenient && nothing_there(rw->c, *s))
+		int none = ml->lenient ? nothing_there(rw->c, *s, st) : 0;
+		if (none < 0) {
+			maplist_clear(ml);
+			return false;
+		}
+		if (none > 0)
 			continue;
 		struct table *t = table_open(*s, rw->c, st);
 		if (t == NULL) {
