@@ -386,9 +386,9 @@ main(int argc, char **argv)
 	}
 	if (i >= argc)
 		usage();
-	/* For drop, sendmail reports every problem; stderr is its caller's. */
-	if (strcmp(argv[i], "drop") == 0)
-		log_set_stderr(false);
+	/* sendmail (or mailq) started us and has already said what is wrong
+	 * with the configuration; for drop, stderr is its caller's. */
+	log_set_stderr(false);
 	const char *path = priv_config_path(copt, env_config, &refused, &explicit_path);
 	struct conf *conf = conf_load(path, explicit_path, &why);
 	if (conf == NULL) {
@@ -396,6 +396,11 @@ main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	log_set_file(conf->maillog_file);
+	log_set_stderr(strcmp(argv[i], "drop") != 0);
+	/* Work from the queue (SPEC section 10): nothing is ever read from
+	 * the caller's directory.  A queue not yet created is fine here. */
+	if (chdir(conf->queue_directory) < 0)
+		(void)!chdir("/");
 	if (refused)
 		log_debug("alternate configuration ignored: not permitted for a set-id program run by uid %ld",
 		    (long)getuid());

@@ -267,15 +267,14 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'x':
 			ignored(a);
 			break;
-		case 'j':
-			if (o->mode == MODE_LIST && *rest == '\0') {
+		case 'j':	/* mailq -j (with -bp) */
+			if (*rest == '\0') {
 				o->json = true;
 				break;
 			}
 			/* FALLTHROUGH */
 		default:
-			usage_text(stderr);
-			die(EXIT_USAGE, "unknown option %s", a);
+			die(EXIT_USAGE, "unknown option %s (see sendmail --help)", a);
 		}
 	}
 	o->submit.rcpt_args = argv + i;

@@ -221,8 +221,9 @@ msg_read_headers(struct msg_input *in, struct msg_headers *h, size_t field_limit
 	while (read_line(in, &line, field_limit + 1, &too_long, st, &err)) {
 		if (first) {
 			first = false;
-			if (strncmp(line.data, "From ", 5) == 0)
-				continue;	/* mbox separator */
+			size_t gt = strspn(line.data, ">");
+			if (strncmp(line.data + gt, "From ", 5) == 0)
+				continue;	/* mbox separator, maybe quoted */
 		}
 		bool cont = line.data[0] == ' ' || line.data[0] == '\t';
 		if (cont && field.len > 0) {

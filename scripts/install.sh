@@ -80,6 +80,12 @@ if ls completion/*.bash >/dev/null 2>&1; then
 		n=$(basename "$f" .bash)
 		install -m 0644 "$f" "$D$PREFIX/share/bash-completion/completions/$n"
 	done
+	# bash-completion loads by command name: mailq and newaliases share
+	# sendmail's file.
+	for n in mailq newaliases; do
+		[ -e "$D$PREFIX/share/bash-completion/completions/$n" ] ||
+			ln -sf sendmail "$D$PREFIX/share/bash-completion/completions/$n"
+	done
 	for f in completion/_*; do
 		install -m 0644 "$f" "$D$PREFIX/share/zsh/vendor-completions/"
 	done

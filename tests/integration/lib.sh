@@ -18,6 +18,10 @@ write_conf() {	# write_conf [extra main.cf lines...]
 		echo "myorigin = example.org"
 		echo "delivery_mode = queue"
 		echo "maillog_file = $T/maillog"
+		# No alias tables unless a test writes its own (the system's
+		# /etc/aliases may exist without a built table).
+		echo "alias_maps ="
+		echo "alias_database ="
 		for l in "$@"; do echo "$l"; done
 	} > "$T/main.cf"
 	export SATMAIL_CONFIG=$T/main.cf
@@ -41,3 +45,61 @@ queue_entry() {
 # The message part of a queue entry (after the envelope's empty line).
 entry_message() { awk 'body { print; next } /^$/ { body = 1 }' "$1"; }
 finish() { [ "$failures" -eq 0 ]; exit $?; }
+
+# ---- more helpers (tests/integration/test_*.sh) ----
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+QE() { "$PY" "$HERE/qentry.py" "$@"; }	# independent queue-entry reader
+RC=0
+# note TEXT...: diagnostics (not counted by run.sh)
+note() { printf '  # %s\n' "$@"; }
+# sm ARGS... < input: runs sendmail; RC, $T/out, $T/err
+sm() { "$SM" "$@" > "$T/out" 2> "$T/err"; RC=$?; }
+# smi INPUT ARGS...: sm with INPUT (a string, printed as is) on stdin
+smi() { local input=$1; shift; printf '%s' "$input" > "$T/in"; sm "$@" < "$T/in"; }
+# eq NAME GOT WANT: passes when the strings are equal; shows both otherwise
+eq() {
+	if [ "$2" == "$3" ]; then pass "$1"; else
+		fail "$1"
+		note "want: $(printf '%q' "$3")" " got: $(printf '%q' "$2")"
+	fi
+}
+# expect_rc NAME WANT: the last sm/smi exit status
+expect_rc() {
+	if [ "$RC" -eq "$2" ]; then pass "$1"; else
+		fail "$1"; note "exit $RC, want $2; stderr: $(head -c 600 "$T/err" 2>/dev/null)"
+	fi
+}
+# err_lines: number of lines the last sm/smi wrote on stderr
+err_lines() { wc -l < "$T/err"; }
+# one_err_line NAME [REGEX]: exactly one stderr line (matching REGEX)
+one_err_line() {
+	local n; n=$(err_lines)
+	if [ "$n" -eq 1 ] && { [ $# -lt 2 ] || grep -Eq -- "$2" "$T/err"; }; then pass "$1"; else
+		fail "$1"; note "stderr ($n lines): $(head -c 600 "$T/err")"
+	fi
+}
+tmp_count() { find "$T/queue/tmp" -type f 2>/dev/null | wc -l; }
+reset_queue() { rm -rf "$T/queue"; }
+# entry: the only committed entry's path (empty when not exactly one)
+entry() { queue_entry 2>/dev/null || true; }
+# contains NAME FILE FIXED-LINE: FILE has a line equal to FIXED-LINE
+has_line() {
+	if grep -qxF -- "$3" "$2" 2>/dev/null; then pass "$1"; else
+		fail "$1"; note "no line $(printf '%q' "$3") in $2:"; sed 's/^/  #   /' "$2" 2>/dev/null | head -30
+	fi
+}
+lacks_line_re() {	# lacks_line_re NAME FILE REGEX
+	if grep -Eq -- "$3" "$2" 2>/dev/null; then
+		fail "$1"; note "unexpected line matching $3 in $2:"; grep -E -- "$3" "$2" | sed 's/^/  #   /' | head
+	else pass "$1"; fi
+}
+# wait_for SECONDS COMMAND...: polls COMMAND every 0.05 s until it succeeds
+wait_for() {
+	local limit=$1 i=0; shift
+	while [ $i -lt $((limit * 20)) ]; do
+		"$@" && return 0
+		sleep 0.05; i=$((i + 1))
+	done
+	return 1
+}
