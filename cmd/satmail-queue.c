@@ -275,10 +275,13 @@ cmd_drop(const struct conf *conf)
 	drop_tmp_ready = 0;
 	if (!committed)
 		goto fail;
+	/* Answer first: between the commit and this reply lies the only
+	 * window in which a message is queued but its sender is told
+	 * otherwise (then sendmail exits 75 and a retry may duplicate it). */
+	reply("ok %s%s\n", id, "");
 	log_info("%s: uid=%lld from=<%s>", id, (long long)getuid(), envelope_sender(&env));
 	log_info("%s: from=<%s>, size=%lld, nrcpt=%zu (queue active)", id,
 	    envelope_sender(&env), size, env.nrcpt);
-	reply("ok %s%s\n", id, "");
 	rc = 0;
 	goto out;
 fail:

@@ -6,6 +6,7 @@
  * is written by the satmail-queue helper.  Exit codes are sysexits(3);
  * every non-zero exit prints one line on stderr saying what and why. */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -430,6 +431,10 @@ main(int argc, char **argv)
 
 	if (!priv_sanitize_fds())
 		return EXIT_OSERR;
+	/* A closed pipe or a file size limit is an error we report, not a
+	 * reason to die without a word. */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	log_init(base);
 	memset(&o, 0, sizeof o);

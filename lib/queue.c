@@ -67,7 +67,8 @@ queue_open(const char *dir, bool create, struct status *st)
 		goto fail;
 	if ((q->qfd = open_subdir(q->dirfd, "queue", create)) < 0)
 		goto fail;
-	if ((q->tmpfd = open_subdir(q->dirfd, "tmp", create)) < 0)
+	/* Readers (mailq) need no tmp/; writers do. */
+	if ((q->tmpfd = open_subdir(q->dirfd, "tmp", create)) < 0 && create)
 		goto fail;
 	return q;
 fail:
@@ -128,6 +129,12 @@ queue_drop_begin(struct queue *q, struct status *st)
 
 	d->q = q;
 	d->fd = -1;
+	if (q->tmpfd < 0) {
+		errno = ENOENT;
+		io_error(st, "open", "tmp/");
+		free(d);
+		return NULL;
+	}
 	gettimeofday(&tv, NULL);
 	snprintf(d->tmpname, sizeof d->tmpname, "%ld.%ld.%06ld.%u", (long)getpid(),
 	    (long)tv.tv_sec, (long)tv.tv_usec, counter++);
@@ -564,7 +571,7 @@ queue_scan(struct queue *q, bool (*fn)(void *ctx, const char *id), void *ctx,
 void
 queue_clean_tmp(struct queue *q, time_t max_age)
 {
-	int fd = dup(q->tmpfd);
+	int fd = q->tmpfd >= 0 ? dup(q->tmpfd) : -1;
 	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 	time_t now = time(NULL);

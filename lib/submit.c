@@ -658,14 +658,10 @@ out:
 		close(dp.to);	/* without "E": the helper discards the entry */
 	if (dp.from >= 0)
 		close(dp.from);
-	if (dp.pid > 0) {
-		int ws = reap(dp.pid);
-		if (ok && !(WIFEXITED(ws) && WEXITSTATUS(ws) == 0)) {
-			status_set(st, STATUS_TEMP, "4.3.0", EXIT_TEMPFAIL,
-			    "the queue program satmail-queue failed after accepting the message");
-			ok = false;
-		}
-	}
+	/* Once "ok" has arrived the message is durably queued, whatever
+	 * becomes of the helper afterwards. */
+	if (dp.pid > 0)
+		(void)reap(dp.pid);
 	msg_input_clear(&in);
 	msg_headers_clear(&h);
 	envelope_clear(&env);

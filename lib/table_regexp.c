@@ -502,9 +502,157 @@ posix_flag(unsigned *opts, char c)
 	}
 }
 
+/* glibc's regcomp() copies the subexpression under "+" and "{m,n}" once
+ * per repetition, so stacked or nested repetitions grow exponentially
+ * ("a+++++++++++++++++++++++++++++++" takes gigabytes: found by
+ * fuzz_table).  Before compiling, estimate the size of the expanded
+ * expression and refuse patterns beyond POSIX_MAX_NODES.  The estimate
+ * follows the grammar only as far as sizes go; syntax errors are left to
+ * regcomp(). */
+#define POSIX_MAX_NODES	20000
+#define POSIX_MAX_DEPTH	256
+
+static uint64_t
+cost_add(uint64_t a, uint64_t b)
+{
+	return a + b > POSIX_MAX_NODES + 1 ? POSIX_MAX_NODES + 1 : a + b;
+}
+
+static uint64_t
+cost_mul(uint64_t a, uint64_t b)
+{
+	if (a != 0 && b > (POSIX_MAX_NODES + 1) / a)
+		return POSIX_MAX_NODES + 1;
+	return a * b;
+}
+
+/* Parses "m}", "m,}", "m,n}" after '{' (ERE) or "\{" (BRE); returns
+ * the largest repetition count and advances *pp past the brace, or
+ * returns 0 when this is not an interval. */
+static uint64_t
+interval(const char **pp, bool ere)
+{
+	const char *p = *pp;
+	uint64_t m = 0, n = 0;
+	bool any = false;
+	while (PAT_ISDIGIT(*p)) {
+		m = cost_add(cost_mul(m, 10), (uint64_t)(*p++ - '0'));
+		any = true;
+	}
+	if (*p == ',') {
+		p++;
+		while (PAT_ISDIGIT(*p)) {
+			n = cost_add(cost_mul(n, 10), (uint64_t)(*p++ - '0'));
+			any = true;
+		}
+	}
+	if (!any)
+		return 0;
+	if (ere ? *p != '}' : (p[0] != '\\' || p[1] != '}'))
+		return 0;
+	*pp = p + (ere ? 1 : 2);
+	/* "{m,}" copies the expression m times, then adds a star. */
+	return (m > n ? m : n) + 1;
+}
+
+static uint64_t
+posix_cost(const char *re, bool ere)
+{
+	uint64_t sum[POSIX_MAX_DEPTH], last[POSIX_MAX_DEPTH];
+	size_t depth = 0;
+	const char *p = re;
+
+	sum[0] = last[0] = 0;
+	while (*p) {
+		uint64_t atom = 1, times = 0;
+		bool open = false, close = false;
+		if (*p == '[') {
+			/* Bracket expression: one node, whatever its size. */
+			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p && *p != ']') {
+				if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+					char kind = p[1];
+					const char *e = strchr(p + 2, kind);
+					while (e && e[1] != ']')
+						e = strchr(e + 1, kind);
+					p = e ? e + 2 : p + 1;
+				} else {
+					p++;
+				}
+			}
+			if (*p)
+				p++;
+		} else if (*p == '\\' && p[1] != '\0') {
+			char c = p[1];
+			p += 2;
+			if (!ere && c == '(')
+				open = true;
+			else if (!ere && c == ')')
+				close = true;
+			else if (!ere && c == '{' && (times = interval(&p, false)) > 0)
+				atom = 0;
+			else if (!ere && (c == '+' || c == '?'))
+				times = c == '+' ? 2 : 1, atom = 0;
+		} else if (ere && *p == '(') {
+			open = true;
+			p++;
+		} else if (ere && *p == ')') {
+			close = true;
+			p++;
+		} else if (ere && *p == '{') {
+			p++;
+			if ((times = interval(&p, true)) > 0)
+				atom = 0;
+		} else if (*p == '*' || (ere && (*p == '+' || *p == '?'))) {
+			times = *p == '+' ? 2 : 1;
+			atom = 0;
+			p++;
+		} else {
+			p++;
+		}
+		if (open) {
+			if (++depth >= POSIX_MAX_DEPTH)
+				return POSIX_MAX_NODES + 1;
+			sum[depth] = last[depth] = 0;
+			continue;
+		}
+		if (close) {
+			if (depth == 0)
+				continue;	/* regcomp decides */
+			atom = cost_add(sum[depth], 1);
+			depth--;
+		}
+		if (atom == 0) {
+			/* A repetition multiplies the last atom (again, when
+			 * stacked). */
+			uint64_t grown = cost_add(cost_mul(last[depth], times), 1);
+			sum[depth] = cost_add(sum[depth] - last[depth], grown);
+			last[depth] = grown;
+		} else {
+			sum[depth] = cost_add(sum[depth], atom);
+			last[depth] = atom;
+		}
+		if (sum[depth] > POSIX_MAX_NODES)
+			return POSIX_MAX_NODES + 1;
+	}
+	uint64_t total = 0;
+	for (size_t i = 0; i <= depth; i++)
+		total = cost_add(total, sum[i]);
+	return total;
+}
+
 static void *
 posix_compile(const char *re, unsigned opts, bool nosub, size_t *nsub, struct buf *err)
 {
+	if (posix_cost(re, (opts & REG_EXTENDED) != 0) > POSIX_MAX_NODES) {
+		buf_printf(err, "regular expression is too large when expanded "
+		    "(over %d nodes)", POSIX_MAX_NODES);
+		return NULL;
+	}
 	struct posix_re *p = xcalloc(1, sizeof *p);
 	int r = regcomp(&p->re, re, (int)opts | (nosub ? REG_NOSUB : 0));
 	if (r != 0) {
