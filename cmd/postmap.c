@@ -295,33 +295,54 @@ query_one(const struct opts *o, char **maps, int nmaps)
 }
 
 /* -q -: one "key<TAB>value" line per key found.  Maps are opened only
- * when a key gets that far, as Postfix does. */
+ * when a key gets that far, as Postfix does.  Keys are read QUERY_BATCH
+ * at a time so that the first map can prefetch their records: the
+ * lookups of a batch then wait for memory together, not one by one. */
+#define QUERY_BATCH	16
+
 static enum outcome
 query_batch(const struct opts *o, char **maps, int nmaps)
 {
 	struct table **t = xcalloc((size_t)nmaps, sizeof *t);
 	struct buf value = BUF_INIT;
 	static char obuf[1 << 16];
-	char *key = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	bool found = false;
+	char *keys[QUERY_BATCH] = { NULL };
+	size_t caps[QUERY_BATCH] = { 0 };
+	bool found = false, eof = false;
 
 	setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
-	while ((n = getline(&key, &cap, stdin)) > 0) {
-		if (key[n - 1] == '\n')
-			key[--n] = '\0';
-		for (int i = 0; i < nmaps; i++) {
-			if (t[i] == NULL)
-				t[i] = open_map(o, maps[i]);
-			if (lookup_or_die(t[i], key, &value) == TABLE_FOUND) {
-				check_empty(t[i], key, &value);
-				fputs(key, stdout);
-				putchar('\t');
-				fwrite(value.data, 1, value.len, stdout);
-				putchar('\n');
-				found = true;
+	while (!eof) {
+		int n = 0;
+		while (n < QUERY_BATCH) {
+			ssize_t len = getline(&keys[n], &caps[n], stdin);
+			if (len <= 0) {
+				eof = true;
 				break;
+			}
+			if (keys[n][len - 1] == '\n')
+				keys[n][len - 1] = '\0';
+			n++;
+		}
+		if (n == 0)
+			break;
+		if (t[0] == NULL)
+			t[0] = open_map(o, maps[0]);
+		for (int pass = 0; pass < 2; pass++)
+			for (int k = 0; k < n; k++)
+				table_prefetch(t[0], keys[k], pass);
+		for (int k = 0; k < n; k++) {
+			for (int i = 0; i < nmaps; i++) {
+				if (t[i] == NULL)
+					t[i] = open_map(o, maps[i]);
+				if (lookup_or_die(t[i], keys[k], &value) == TABLE_FOUND) {
+					check_empty(t[i], keys[k], &value);
+					fputs(keys[k], stdout);
+					putchar('\t');
+					fwrite(value.data, 1, value.len, stdout);
+					putchar('\n');
+					found = true;
+					break;
+				}
 			}
 		}
 	}
@@ -330,8 +351,9 @@ query_batch(const struct opts *o, char **maps, int nmaps)
 	flush_or_die();
 	for (int i = 0; i < nmaps; i++)
 		table_free(t[i]);
+	for (int k = 0; k < QUERY_BATCH; k++)
+		free(keys[k]);
 	free(t);
-	free(key);
 	buf_clear(&value);
 	return found ? OUT_OK : OUT_NOTFOUND;
 }

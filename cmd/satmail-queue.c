@@ -3,6 +3,7 @@
  *
  *   satmail-queue [-C FILE] drop      read an envelope + message from sendmail
  *   satmail-queue [-C FILE] list [-j] print the queue (mailq)
+ *   satmail-queue [-C FILE] confirm ID  is ID durably queued? ("ok ID")
  *
  * It parses no message content: it re-validates the envelope records and
  * frames it reads, and writes bytes.  The drop protocol on stdin/stdout:
@@ -16,7 +17,12 @@
  *               or    "error EXIT TEXT\n"        nothing queued
  *
  * End of input before "E", or anything malformed, aborts: the temporary
- * file is removed and nothing is queued. */
+ * file is removed and nothing is queued.
+ *
+ * When drop dies after "E" without answering (the window between its
+ * commit and its reply), sendmail asks `confirm ID`: it fsyncs queue/ and
+ * answers "ok ID" when the complete entry is there, so that the sender's
+ * answer is the truth either way. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,7 +58,7 @@ drop_signal(int sig)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: satmail-queue [-C config] drop | list [-j]\n");
+	fprintf(stderr, "usage: satmail-queue [-C config] drop | list [-j] | confirm ID\n");
 	exit(EXIT_USAGE);
 }
 
@@ -299,6 +305,30 @@ out:
 	return rc;
 }
 
+static int
+cmd_confirm(const struct conf *conf, const char *id)
+{
+	struct status st;
+	struct queue_entry qe = { .fd = -1 };
+	struct buf why = BUF_INIT;
+	int rc = EXIT_TEMPFAIL;
+
+	status_init(&st);
+	struct queue *q = queue_open(conf->queue_directory, false, &st);
+	if (q != NULL && queue_valid_id(id) && queue_entry_open(q, id, false, &qe, &why) == 1 &&
+	    queue_sync(q, &st)) {
+		reply("ok %s%s\n", id, "");
+		rc = 0;
+	} else {
+		reply("absent %s%s\n", id, "");
+	}
+	queue_entry_close(&qe);
+	queue_close(q);
+	buf_clear(&why);
+	status_clear(&st);
+	return rc;
+}
+
 struct list_ctx {
 	struct queue *q;
 	struct buf out;
@@ -410,6 +440,8 @@ main(int argc, char **argv)
 	int rc;
 	if (strcmp(argv[i], "drop") == 0 && i + 1 == argc) {
 		rc = cmd_drop(conf);
+	} else if (strcmp(argv[i], "confirm") == 0 && i + 2 == argc) {
+		rc = cmd_confirm(conf, argv[i + 1]);
 	} else if (strcmp(argv[i], "list") == 0 && (i + 1 == argc ||
 	    (i + 2 == argc && strcmp(argv[i + 1], "-j") == 0))) {
 		rc = cmd_list(conf, i + 2 == argc);

@@ -37,7 +37,7 @@ typedef char **conf_list;
 struct conf_raw;	/* opaque: the settings read, with line numbers */
 
 struct conf {
-	char *path;			/* file read; NULL when the default file did not exist */
+	char *path;			/* file read; NULL when it did not exist (!must_exist) */
 
 	char *myhostname;
 	char *mydomain;

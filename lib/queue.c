@@ -557,7 +557,8 @@ queue_scan(struct queue *q, bool (*fn)(void *ctx, const char *id), void *ctx,
 		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(dir);
-	qsort(names, n, sizeof *names, cmp_names);
+	if (n > 1)
+		qsort(names, n, sizeof *names, cmp_names);
 	bool go = true;
 	for (size_t i = 0; i < n; i++) {
 		if (go)
@@ -600,4 +601,14 @@ queue_clean_tmp(struct queue *q, time_t max_age)
 			close(tfd);
 	}
 	closedir(dir);
+}
+
+bool
+queue_sync(struct queue *q, struct status *st)
+{
+	if (fsync(q->qfd) < 0) {
+		io_error(st, "fsync of queue directory", q->path);
+		return false;
+	}
+	return true;
 }

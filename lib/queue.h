@@ -113,6 +113,9 @@ void queue_quarantine(struct queue *q, const char *id, const char *why);
 bool queue_scan(struct queue *q, bool (*fn)(void *ctx, const char *id),
     void *ctx, struct status *st);
 
+/* fsyncs queue/ (after a crash of the writer, to make its rename durable). */
+bool queue_sync(struct queue *q, struct status *st);
+
 /* Removes orphaned temporary files (unlocked, older than max_age s). */
 void queue_clean_tmp(struct queue *q, time_t max_age);
 

@@ -380,14 +380,17 @@ struct drop_pipe {
 	size_t flen;
 };
 
+/* Starts `satmail-queue VERB [ARG]` with pipes to its stdin and stdout. */
 static bool
-spawn_drop(const struct submit_opts *o, struct drop_pipe *dp, struct status *st)
+spawn_helper(const struct submit_opts *o, const char *verb, const char *arg,
+    struct drop_pipe *dp, struct status *st)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
 	posix_spawn_file_actions_t fa;
 	char *helper = priv_helper_path("satmail-queue");
-	char *argv[5];
+	char *argv[6];
 	char *copt = o->config_opt ? xstrdup(o->config_opt) : NULL;
+	char *v = xstrdup(verb), *a = arg ? xstrdup(arg) : NULL;
 	int argc = 0, err;
 
 	argv[argc++] = helper;
@@ -395,7 +398,9 @@ spawn_drop(const struct submit_opts *o, struct drop_pipe *dp, struct status *st)
 		argv[argc++] = (char *)"-C";
 		argv[argc++] = copt;
 	}
-	argv[argc++] = (char *)"drop";
+	argv[argc++] = v;
+	if (a)
+		argv[argc++] = a;
 	argv[argc] = NULL;
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
 		status_set(st, STATUS_TEMP, "4.3.0", EXIT_OSERR, "cannot create pipe: %s", strerror(errno));
@@ -417,6 +422,8 @@ spawn_drop(const struct submit_opts *o, struct drop_pipe *dp, struct status *st)
 	dp->from = out[0];
 	free(helper);
 	free(copt);
+	free(v);
+	free(a);
 	return true;
 fail:
 	for (int i = 0; i < 2; i++) {
@@ -427,6 +434,8 @@ fail:
 	}
 	free(helper);
 	free(copt);
+	free(v);
+	free(a);
 	return false;
 }
 
@@ -545,6 +554,34 @@ reap(pid_t pid)
 	return ws;
 }
 
+/* After a silent helper death: reaps it and asks `satmail-queue confirm`. */
+static bool
+confirm_queued(const struct submit_opts *o, const char *id, struct drop_pipe *dp)
+{
+	struct drop_pipe cp;
+	struct status st;
+	char line[128];
+	bool ok = false;
+
+	close(dp->from);
+	dp->from = -1;
+	(void)reap(dp->pid);
+	dp->pid = -1;
+	status_init(&st);
+	memset(&cp, 0, sizeof cp);
+	if (spawn_helper(o, "confirm", id, &cp, &st)) {
+		close(cp.to);
+		ok = read_reply(&cp, line, sizeof line) && strncmp(line, "ok ", 3) == 0 &&
+		    strcmp(line + 3, id) == 0;
+		close(cp.from);
+		(void)reap(cp.pid);
+	}
+	status_clear(&st);
+	if (ok)
+		log_warning("%s: the queue program died after committing; the message is queued", id);
+	return ok;
+}
+
 bool
 submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, char *id,
     struct status *st)
@@ -610,7 +647,7 @@ submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, 
 			env.smtputf8 = true;
 
 	/* The queue program tells the id first: it goes into the headers. */
-	if (!spawn_drop(o, &dp, st))
+	if (!spawn_helper(o, "drop", NULL, &dp, st))
 		goto out;
 	if (!read_reply(&dp, line, sizeof line) || strncmp(line, "id ", 3) != 0 ||
 	    !queue_valid_id(line + 3)) {
@@ -643,16 +680,21 @@ submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, 
 		    "message size exceeds message_size_limit (%lld bytes)", conf->message_size_limit);
 		goto out;
 	}
-	if (sent && frame_flush(&dp))
-		(void)write_all(dp.to, "E\n", 2);
+	sent = sent && frame_flush(&dp) && write_all(dp.to, "E\n", 2);
 	close(dp.to);
 	dp.to = -1;
-	if (!read_reply(&dp, line, sizeof line) || strncmp(line, "ok ", 3) != 0 ||
-	    strcmp(line + 3, id) != 0) {
+	if (read_reply(&dp, line, sizeof line) && strncmp(line, "ok ", 3) == 0 &&
+	    strcmp(line + 3, id) == 0) {
+		ok = true;
+	} else if (sent && line[0] == '\0') {
+		/* The helper died after the whole message went out, maybe
+		 * after its commit: ask whether the entry is there. */
+		ok = confirm_queued(o, id, &dp);
+		if (!ok)
+			drop_error(line, st);
+	} else {
 		drop_error(line, st);
-		goto out;
 	}
-	ok = true;
 out:
 	if (dp.to >= 0)
 		close(dp.to);	/* without "E": the helper discards the entry */

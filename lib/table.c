@@ -230,6 +230,19 @@ table_lookup(struct table *t, const char *key, struct buf *value, struct status 
 	return r;
 }
 
+void
+table_prefetch(struct table *t, const char *key, int pass)
+{
+	if (t->ops->prefetch == NULL)
+		return;
+	if (t->ops->fixed && !(t->flags & TABLE_NOFOLD)) {
+		buf_set(&t->fold, key);
+		table_fold(t->fold.data);
+		key = t->fold.data;
+	}
+	t->ops->prefetch(t, key, pass);
+}
+
 int
 table_next(struct table *t, bool first, struct buf *key, struct buf *value,
     struct status *st)

@@ -90,6 +90,14 @@ struct table *table_free(struct table *t);
 int table_lookup(struct table *t, const char *key, struct buf *value,
     struct status *st);
 
+/* A hint for batch lookups (postmap -q -): key will be looked up soon.
+ * Call it with pass 0 for a handful of keys, then with pass 1 for the
+ * same keys, then look them up: a type whose data sits in memory-mapped
+ * files (cdb) starts fetching the index slot (pass 0) and then the
+ * record (pass 1), so that the cache misses of many keys overlap.  Has
+ * no effect on results and may do nothing at all. */
+void table_prefetch(struct table *t, const char *key, int pass);
+
 /* Iterates over every entry in table order (postmap -s): first = true
  * restarts.  TABLE_FOUND with key and value set, TABLE_NOTFOUND at the
  * end, TABLE_ERROR when the type cannot be listed (regexp, pcre, static,

@@ -97,6 +97,42 @@ cdb_lookup(struct table *t, const char *key, struct buf *value, struct status *s
 	return TABLE_FOUND;
 }
 
+static unsigned
+unpack32(const unsigned char *p)
+{
+	return (unsigned)p[0] | (unsigned)p[1] << 8 | (unsigned)p[2] << 16 |
+	    (unsigned)p[3] << 24;
+}
+
+/* Reads tinycdb's mapping of the file (struct cdb's cdb_mem and
+ * cdb_fsize) to find where cdb_find() will look: the slot first, then
+ * the record the slot points to.  Out-of-range numbers (a corrupt file)
+ * just mean no prefetch; cdb_find() does the checked reading. */
+static void
+cdb_prefetch(struct table *t, const char *key, int pass)
+{
+	struct cdb_table *ct = (struct cdb_table *)t;
+	const unsigned char *mem = ct->cdb.cdb_mem;
+	unsigned fsize = ct->cdb.cdb_fsize;
+	size_t klen = strlen(key) + (ct->try_plain ? 0 : 1);
+
+	if (mem == NULL || fsize < 2048 || klen >= 0xffffffffu)
+		return;
+	unsigned h = cdb_hash(key, (unsigned)klen);
+	const unsigned char *e = mem + (h & 255) * 8;
+	unsigned pos = unpack32(e), n = unpack32(e + 4);
+	if (n == 0 || pos > fsize || n > (fsize - pos) / 8)
+		return;
+	const unsigned char *slot = mem + pos + (size_t)((h >> 8) % n) * 8;
+	if (pass == 0) {
+		__builtin_prefetch(slot);
+		return;
+	}
+	unsigned rpos = unpack32(slot + 4);
+	if (rpos != 0 && rpos < fsize)
+		__builtin_prefetch(mem + rpos);
+}
+
 static int
 cdb_next(struct table *t, bool first, struct buf *key, struct buf *value,
     struct status *st)
@@ -131,8 +167,8 @@ cdb_table_free(struct table *t)
 }
 
 static const struct table_ops cdb_ops = {
-	.type = "cdb", .fixed = true, .lookup = cdb_lookup, .next = cdb_next,
-	.free = cdb_table_free,
+	.type = "cdb", .fixed = true, .lookup = cdb_lookup, .prefetch = cdb_prefetch,
+	.next = cdb_next, .free = cdb_table_free,
 };
 
 struct table *

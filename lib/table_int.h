@@ -17,6 +17,8 @@ struct table_ops {
 	/* value is empty on entry. */
 	int (*lookup)(struct table *t, const char *key, struct buf *value,
 	    struct status *st);
+	/* NULL: no prefetching.  key is already folded. */
+	void (*prefetch)(struct table *t, const char *key, int pass);
 	/* NULL: the type cannot be listed. */
 	int (*next)(struct table *t, bool first, struct buf *key,
 	    struct buf *value, struct status *st);

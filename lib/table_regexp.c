@@ -502,15 +502,21 @@ posix_flag(unsigned *opts, char c)
 	}
 }
 
-/* glibc's regcomp() copies the subexpression under "+" and "{m,n}" once
- * per repetition, so stacked or nested repetitions grow exponentially
- * ("a+++++++++++++++++++++++++++++++" takes gigabytes: found by
- * fuzz_table).  Before compiling, estimate the size of the expanded
- * expression and refuse patterns beyond POSIX_MAX_NODES.  The estimate
- * follows the grammar only as far as sizes go; syntax errors are left to
- * regcomp(). */
-#define POSIX_MAX_NODES	20000
-#define POSIX_MAX_DEPTH	256
+/* glibc's regcomp() has two blow-ups that fuzz_table found, both from
+ * patterns an admin could write by mistake:
+ *  - it copies the subexpression under "+" and "{m,n}" once per
+ *    repetition, so stacked or nested repetitions grow exponentially
+ *    ("a++++++++++++++++++++++++++++++" takes gigabytes);
+ *  - its epsilon-closure computation doubles in time with every loop
+ *    around something that can match the empty string ("(a?)*" twenty
+ *    times, "(.)**...*", "((a)*)*" nested: seconds to hours).
+ * Before compiling, estimate the size of the expanded expression and
+ * count such empty-matching loops, and refuse patterns beyond either
+ * limit.  The scan follows the grammar only as far as these two numbers
+ * need; syntax errors are left to regcomp(). */
+#define POSIX_MAX_NODES		20000
+#define POSIX_MAX_EMPTY_LOOPS	10
+#define POSIX_MAX_DEPTH		256
 
 static uint64_t
 cost_add(uint64_t a, uint64_t b)
@@ -526,20 +532,21 @@ cost_mul(uint64_t a, uint64_t b)
 	return a * b;
 }
 
-/* Parses "m}", "m,}", "m,n}" after '{' (ERE) or "\{" (BRE); returns
- * the largest repetition count and advances *pp past the brace, or
- * returns 0 when this is not an interval. */
-static uint64_t
-interval(const char **pp, bool ere)
+/* Parses "m}", "m,}", "m,n}" after '{' (ERE) or "\\{" (BRE): *min and
+ * *max (0 = unbounded) and advances *pp past the brace; false when this
+ * is not an interval. */
+static bool
+interval(const char **pp, bool ere, uint64_t *min, uint64_t *max)
 {
 	const char *p = *pp;
 	uint64_t m = 0, n = 0;
-	bool any = false;
+	bool any = false, comma = false;
 	while (PAT_ISDIGIT(*p)) {
 		m = cost_add(cost_mul(m, 10), (uint64_t)(*p++ - '0'));
 		any = true;
 	}
 	if (*p == ',') {
+		comma = true;
 		p++;
 		while (PAT_ISDIGIT(*p)) {
 			n = cost_add(cost_mul(n, 10), (uint64_t)(*p++ - '0'));
@@ -547,25 +554,37 @@ interval(const char **pp, bool ere)
 		}
 	}
 	if (!any)
-		return 0;
+		return false;
 	if (ere ? *p != '}' : (p[0] != '\\' || p[1] != '}'))
-		return 0;
+		return false;
 	*pp = p + (ere ? 1 : 2);
-	/* "{m,}" copies the expression m times, then adds a star. */
-	return (m > n ? m : n) + 1;
+	*min = m;
+	*max = comma ? n : m;
+	return true;
 }
 
-static uint64_t
-posix_cost(const char *re, bool ere)
+/* One nesting level: the cost so far, the last atom (for a following
+ * repetition), and whether the alternatives can match "". */
+struct cost_frame {
+	uint64_t sum, last;
+	bool last_empty;	/* the last atom can match "" */
+	bool alt_empty;		/* this alternative, so far, can match "" */
+	bool alt_before;	/* alt_empty before the last atom */
+	bool any_empty;		/* some finished alternative can */
+};
+
+static bool
+posix_too_complex(const char *re, bool ere)
 {
-	uint64_t sum[POSIX_MAX_DEPTH], last[POSIX_MAX_DEPTH];
-	size_t depth = 0;
+	struct cost_frame f[POSIX_MAX_DEPTH];
+	size_t depth = 0, loops = 0;
 	const char *p = re;
 
-	sum[0] = last[0] = 0;
+	memset(&f[0], 0, sizeof f[0]);
+	f[0].alt_empty = true;
 	while (*p) {
-		uint64_t atom = 1, times = 0;
-		bool open = false, close = false;
+		uint64_t min = 0, max = 0;
+		bool rep = false, open = false, close = false, alt = false, empty = false;
 		if (*p == '[') {
 			/* Bracket expression: one node, whatever its size. */
 			p++;
@@ -593,64 +612,99 @@ posix_cost(const char *re, bool ere)
 				open = true;
 			else if (!ere && c == ')')
 				close = true;
-			else if (!ere && c == '{' && (times = interval(&p, false)) > 0)
-				atom = 0;
-			else if (!ere && (c == '+' || c == '?'))
-				times = c == '+' ? 2 : 1, atom = 0;
+			else if (!ere && c == '|')
+				alt = true;
+			else if (!ere && c == '{')
+				rep = interval(&p, false, &min, &max);
+			else if (!ere && c == '+')
+				rep = true, min = 1, max = 0;
+			else if (!ere && c == '?')
+				rep = true, min = 0, max = 1;
+			else
+				/* Back-references and word boundaries can match "". */
+				empty = PAT_ISDIGIT(c) || strchr("bB<>`'", c) != NULL;
 		} else if (ere && *p == '(') {
 			open = true;
 			p++;
 		} else if (ere && *p == ')') {
 			close = true;
 			p++;
+		} else if (ere && *p == '|') {
+			alt = true;
+			p++;
 		} else if (ere && *p == '{') {
 			p++;
-			if ((times = interval(&p, true)) > 0)
-				atom = 0;
+			rep = interval(&p, true, &min, &max);
 		} else if (*p == '*' || (ere && (*p == '+' || *p == '?'))) {
-			times = *p == '+' ? 2 : 1;
-			atom = 0;
+			rep = true;
+			min = *p == '+';
+			max = *p == '?';
 			p++;
 		} else {
+			empty = *p == '^' || *p == '$';
 			p++;
 		}
+		struct cost_frame *c = &f[depth];
 		if (open) {
 			if (++depth >= POSIX_MAX_DEPTH)
-				return POSIX_MAX_NODES + 1;
-			sum[depth] = last[depth] = 0;
+				return true;
+			memset(&f[depth], 0, sizeof f[depth]);
+			f[depth].alt_empty = true;
 			continue;
 		}
+		if (alt) {
+			c->any_empty |= c->alt_empty;
+			c->alt_empty = true;
+			c->sum = cost_add(c->sum, 1);
+			c->last = 0;
+			continue;
+		}
+		uint64_t atom = 1;
 		if (close) {
 			if (depth == 0)
-				continue;	/* regcomp decides */
-			atom = cost_add(sum[depth], 1);
-			depth--;
+				continue;	/* unbalanced: regcomp says so */
+			empty = c->any_empty || c->alt_empty;
+			atom = cost_add(c->sum, 1);
+			c = &f[--depth];
 		}
-		if (atom == 0) {
-			/* A repetition multiplies the last atom (again, when
-			 * stacked). */
-			uint64_t grown = cost_add(cost_mul(last[depth], times), 1);
-			sum[depth] = cost_add(sum[depth] - last[depth], grown);
-			last[depth] = grown;
+		if (rep) {
+			/* A repetition copies the last atom up to max times (the
+			 * minimum, plus a loop, when unbounded), again when
+			 * stacked; a loop around an atom that matches "" is the
+			 * expensive kind. */
+			uint64_t times = (max ? max : min) + 1;
+			if (max == 0 && c->last_empty)
+				loops++;
+			uint64_t grown = cost_add(cost_mul(c->last, times), 1);
+			c->sum = cost_add(c->sum - c->last, grown);
+			c->last = grown;
+			if (min == 0) {
+				c->last_empty = true;
+				c->alt_empty = c->alt_before;
+			}
 		} else {
-			sum[depth] = cost_add(sum[depth], atom);
-			last[depth] = atom;
+			c->sum = cost_add(c->sum, atom);
+			c->last = atom;
+			c->last_empty = empty;
+			c->alt_before = c->alt_empty;
+			c->alt_empty = c->alt_empty && empty;
 		}
-		if (sum[depth] > POSIX_MAX_NODES)
-			return POSIX_MAX_NODES + 1;
+		if (c->sum > POSIX_MAX_NODES || loops > POSIX_MAX_EMPTY_LOOPS)
+			return true;
 	}
 	uint64_t total = 0;
 	for (size_t i = 0; i <= depth; i++)
-		total = cost_add(total, sum[i]);
-	return total;
+		total = cost_add(total, f[i].sum);
+	return total > POSIX_MAX_NODES;
 }
 
 static void *
 posix_compile(const char *re, unsigned opts, bool nosub, size_t *nsub, struct buf *err)
 {
-	if (posix_cost(re, (opts & REG_EXTENDED) != 0) > POSIX_MAX_NODES) {
-		buf_printf(err, "regular expression is too large when expanded "
-		    "(over %d nodes)", POSIX_MAX_NODES);
+	if (posix_too_complex(re, (opts & REG_EXTENDED) != 0)) {
+		buf_printf(err, "regular expression is too complex for the POSIX "
+		    "library (expands to over %d nodes, or has over %d loops that "
+		    "can match the empty string)", POSIX_MAX_NODES, POSIX_MAX_EMPTY_LOOPS);
 		return NULL;
 	}
 	struct posix_re *p = xcalloc(1, sizeof *p);
