@@ -35,7 +35,7 @@ each_element(const char *value, bool (*fn)(void *ctx, const char *p, size_t n,
     struct buf *why), void *ctx, struct buf *why)
 {
 	const char *p = value;
-	for (;;) {
+	for (bool first = true;; first = false) {
 		while (*p == ' ' || *p == '\t')
 			p++;
 		const char *start = p;
@@ -55,7 +55,7 @@ each_element(const char *value, bool (*fn)(void *ctx, const char *p, size_t n,
 		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
 			end--;
 		if (end == start) {
-			if (*p == '\0' && start == value) {
+			if (*p == '\0' && first) {
 				buf_puts(why, "empty alias value");
 				return false;
 			}
@@ -72,15 +72,17 @@ each_element(const char *value, bool (*fn)(void *ctx, const char *p, size_t n,
 	}
 }
 
-/* Removes the quotes of a quoted-string element ("|cmd arg" -> |cmd arg). */
+/* Removes the quotes of an element that is one quoted string ("|cmd arg"
+ * -> |cmd arg); anything else (a quoted local part: "a b"@x) stays. */
 static char *
 unquote(const char *p, size_t n)
 {
 	struct buf out = BUF_INIT;
+	bool whole = n >= 2 && p[0] == '"' && p[n - 1] == '"';
 	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '"')
+		if (whole && (i == 0 || i == n - 1))
 			continue;
-		if (p[i] == '\\' && i + 1 < n)
+		if (whole && p[i] == '\\' && i + 1 < n - 1)
 			i++;
 		buf_putc(&out, p[i]);
 	}
@@ -225,6 +227,13 @@ aliases_read(const char *path,
 		return false;
 	while ((rc = table_source_line(src, &line, &lineno, st)) == 1) {
 		char *v;
+		/* CRLF sources: the CRs of the physical line ends go. */
+		size_t w = 0;
+		for (size_t r = 0; r < line.len; r++)
+			if (line.data[r] != '\r')
+				line.data[w++] = line.data[r];
+		line.len = w;
+		line.data[w] = '\0';
 		buf_reset(&name);
 		buf_reset(&value);
 		buf_reset(&why);

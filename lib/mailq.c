@@ -3,9 +3,38 @@
  * describe them). */
 #include "mailq.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+/* Peer text made printable, as Postfix's printable(): control bytes
+ * become '?', so a reason cannot forge lines or drive a terminal. */
+static void
+printable(struct buf *out, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		buf_putc(out, *p < 0x20 || *p == 0x7f ? '?' : *p);
+}
+
+/* Length of the valid UTF-8 sequence at p (0 when invalid). */
+static size_t
+utf8_len(const unsigned char *p)
+{
+	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
+	if (n == 0)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	uint32_t cp = n == 2 ? (p[0] & 0x1fu) : n == 3 ? (p[0] & 0x0fu) : (p[0] & 0x07u);
+	for (size_t i = 1; i < n; i++)
+		cp = cp << 6 | (p[i] & 0x3fu);
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
 
 static const char *
 sender_shown(const struct envelope *e)
@@ -40,7 +69,9 @@ mailq_text_entry(struct buf *out, const struct envelope *e, bool busy,
 		const char *reason = r->reason ? r->reason : prev ? "reason unavailable" : NULL;
 		if (reason && (prev == NULL || strcmp(prev, reason) != 0)) {
 			int pad = 76 - (int)strlen(reason);
-			buf_printf(out, "%*s(%s)\n", pad > 0 ? pad : 0, "", reason);
+			buf_printf(out, "%*s(", pad > 0 ? pad : 0, "");
+			printable(out, reason);
+			buf_puts(out, ")\n");
 		}
 		prev = reason;
 		buf_printf(out, "%41s%s\n", "", r->addr);
@@ -63,14 +94,28 @@ mailq_text_end(struct buf *out, const struct mailq_totals *totals)
 void
 mailq_json_string(struct buf *out, const char *s)
 {
+	static const char shortesc[] = "\bb\ff\nn\rr\tt";
 	buf_putc(out, '"');
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
+		const char *e = *p ? strchr(shortesc, *p) : NULL;
+		if (*p == '"' || *p == '\\') {
 			buf_printf(out, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			buf_printf(out, "\\u%04x", *p);
-		else
+		} else if (e && (e - shortesc) % 2 == 0) {
+			buf_printf(out, "\\%c", e[1]);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			buf_printf(out, "\\u%04X", *p);
+		} else if (*p < 0x80) {
 			buf_putc(out, *p);
+		} else {
+			/* JSON is UTF-8: an invalid byte becomes '?' as in Postfix. */
+			size_t n = utf8_len(p);
+			if (n == 0) {
+				buf_putc(out, '?');
+			} else {
+				buf_append(out, p, n);
+				p += n - 1;
+			}
+		}
 	}
 	buf_putc(out, '"');
 }

@@ -76,12 +76,17 @@ fill(struct msg_input *in, size_t want)
 			in->buf = xreallocarray(in->buf, in->cap, 1);
 		}
 		size_t from = in->len;
-		if (in->pending_cr) {
+		bool held = in->pending_cr;
+		if (held) {
 			in->buf[in->len++] = '\r';
 			in->pending_cr = false;
 		}
 		ssize_t n = read(in->fd, in->buf + in->len, in->cap - in->len - 1);
 		if (n < 0) {
+			if (held) {	/* still not known what follows it */
+				in->len--;
+				in->pending_cr = true;
+			}
 			if (errno == EINTR)
 				continue;
 			return false;
@@ -156,6 +161,11 @@ read_line(struct msg_input *in, struct buf *line, size_t limit, bool *too_long,
 		char *nl = memchr(start, '\n', in->len - in->pos);
 		size_t n = nl ? (size_t)(nl - start) + 1 : in->len - in->pos;
 		if (line->len + n > limit) {
+			/* Keep what fits, so the caller can see what the line
+			 * is (and put it back). */
+			size_t fits = limit > line->len ? limit - line->len : 0;
+			buf_append(line, start, fits);
+			in->pos += fits;
 			*too_long = true;
 			return false;
 		}
@@ -218,7 +228,7 @@ msg_read_headers(struct msg_input *in, struct msg_headers *h, size_t field_limit
 	struct buf line = BUF_INIT, field = BUF_INIT;
 	bool ok = false, first = true, too_long = false, err;
 
-	while (read_line(in, &line, field_limit + 1, &too_long, st, &err)) {
+	while (read_line(in, &line, field_limit, &too_long, st, &err)) {
 		if (first) {
 			first = false;
 			size_t gt = strspn(line.data, ">");
@@ -250,6 +260,19 @@ msg_read_headers(struct msg_input *in, struct msg_headers *h, size_t field_limit
 	}
 	if (err)
 		goto out;
+	/* A long line that is neither a field nor a continuation is the
+	 * first body line: the header limit is not the body's. */
+	bool cont = line.len > 0 && (line.data[0] == ' ' || line.data[0] == '\t');
+	if (too_long && !(cont && field.len > 0) && field_name_len(buf_cstr(&line), line.len) == 0) {
+		if (field.len > 0) {
+			if (h->n >= MSG_MAX_HEADER_FIELDS)
+				goto too_many;
+			msg_headers_add(h, field.data, field.len);
+		}
+		unread(in, &line);
+		in->at_line_start = true;
+		goto done;
+	}
 	if (too_long) {
 		status_set(st, STATUS_PERM, "5.6.0", EXIT_DATAERR,
 		    "message header field is longer than header_size_limit (%zu bytes)",

@@ -15,14 +15,6 @@
 #include "xalloc.h"
 
 void
-table_fold(char *s)
-{
-	for (; *s; s++)
-		if (*s >= 'A' && *s <= 'Z')
-			*s = (char)(*s - 'A' + 'a');
-}
-
-void
 table_init_base(struct table *t, const struct table_ops *ops, const char *type,
     const char *name, unsigned flags)
 {
@@ -220,8 +212,7 @@ table_lookup(struct table *t, const char *key, struct buf *value, struct status 
 {
 	buf_reset(value);
 	if (t->ops->fixed && !(t->flags & TABLE_NOFOLD)) {
-		buf_set(&t->fold, key);
-		table_fold(t->fold.data);
+		table_fold(&t->fold, key);
 		key = t->fold.data;
 	}
 	int r = t->ops->lookup(t, key, value, st);
@@ -236,8 +227,7 @@ table_prefetch(struct table *t, const char *key, int pass)
 	if (t->ops->prefetch == NULL)
 		return;
 	if (t->ops->fixed && !(t->flags & TABLE_NOFOLD)) {
-		buf_set(&t->fold, key);
-		table_fold(t->fold.data);
+		table_fold(&t->fold, key);
 		key = t->fold.data;
 	}
 	t->ops->prefetch(t, key, pass);

@@ -17,8 +17,9 @@
  * A spec without "type:" means default_database_type.
  *
  * Key folding is Postfix's: the fixed-string types (cdb, texthash,
- * inline) lower-case the key (ASCII only) when building and when looking
- * up, unless TABLE_NOFOLD.  regexp and pcre never fold: their patterns
+ * inline) fold the key to lower case (table_fold(): ASCII, and Unicode
+ * case folding for UTF-8 keys) when building and when looking up, unless
+ * TABLE_NOFOLD.  regexp and pcre never fold: their patterns
  * match case-insensitively unless a rule carries the "i" flag.
  *
  * Outcomes: lookups return TABLE_FOUND, TABLE_NOTFOUND or TABLE_ERROR.
@@ -161,7 +162,10 @@ bool table_build_commit(struct table_builder *b, struct status *st);
  * committed. */
 struct table_builder *table_build_free(struct table_builder *b);
 
-/* ASCII lower-casing as Postfix's lowercase(), in place. */
-void table_fold(char *s);
+/* Sets out to key folded as Postfix folds the keys of fixed-string
+ * tables with smtputf8_enable = yes: ASCII lower case, and for a key that
+ * is valid UTF-8 and not all ASCII, Unicode full case folding ("Straße"
+ * -> "strasse"; see table_fold.c for the few characters it leaves out). */
+void table_fold(struct buf *out, const char *key);
 
 #endif

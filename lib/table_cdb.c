@@ -397,9 +397,10 @@ int
 table_build_add(struct table_builder *b, const char *key, const char *value,
     struct status *st)
 {
-	buf_set(&b->key, key);
-	if (!(b->flags & TABLE_NOFOLD))
-		table_fold(b->key.data);
+	if (b->flags & TABLE_NOFOLD)
+		buf_set(&b->key, key);
+	else
+		table_fold(&b->key, key);
 	size_t klen = b->key.len, vlen = strlen(value);
 	if (b->nul) {
 		buf_set(&b->value, value);
@@ -436,9 +437,12 @@ table_build_copy(struct table_builder *b, const char *const *del, size_t ndel,
 
 	*ndeleted = 0;
 	for (size_t i = 0; i < ndel; i++) {
-		fdel[i] = xstrdup(del[i]);
-		if (!(b->flags & TABLE_NOFOLD))
-			table_fold(fdel[i]);
+		if (b->flags & TABLE_NOFOLD) {
+			fdel[i] = xstrdup(del[i]);
+		} else {
+			table_fold(&b->key, del[i]);
+			fdel[i] = xstrdup(b->key.data);
+		}
 	}
 	if ((fd = open(b->path, O_RDONLY | O_CLOEXEC)) < 0) {
 		if (errno == ENOENT) {

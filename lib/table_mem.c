@@ -168,21 +168,24 @@ table_texthash_open(const char *name, struct table_source *src, unsigned flags,
     struct status *st)
 {
 	struct mem_table *mt = xcalloc(1, sizeof *mt);
-	struct buf line = BUF_INIT;
+	struct buf line = BUF_INIT, folded = BUF_INIT;
 	char *key, *value;
 	int lineno, r;
 
 	table_init_base(&mt->t, &texthash_ops, "texthash", name, flags);
 	table_memmap_init(&mt->map);
 	while ((r = table_source_entry(src, &line, &key, &value, &lineno, st)) > 0) {
-		if (!(flags & TABLE_NOFOLD))
-			table_fold(key);
+		if (!(flags & TABLE_NOFOLD)) {
+			table_fold(&folded, key);
+			key = folded.data;
+		}
 		if (!table_memmap_put(&mt->map, key, value, (flags & TABLE_DUP_REPLACE) != 0) &&
 		    !(flags & (TABLE_DUP_REPLACE | TABLE_DUP_IGNORE)))
 			log_warning("%s, line %d: duplicate entry: \"%s\"",
 			    table_source_name(src), lineno, key);
 	}
 	buf_clear(&line);
+	buf_clear(&folded);
 	if (r < 0) {
 		mem_free(&mt->t);
 		return NULL;
@@ -304,7 +307,7 @@ table_inline_open(const char *name, unsigned flags, struct status *st)
 	struct mem_table *mt = NULL;
 	size_t len = balanced(name);
 	char *copy = NULL, *cp, *elem;
-	struct buf err = BUF_INIT;
+	struct buf err = BUF_INIT, folded = BUF_INIT;
 
 	if (len == 0 || name[len] != '\0' || len == 2) {
 		status_set(st, STATUS_TEMP, "4.3.0", 0,
@@ -325,10 +328,13 @@ table_inline_open(const char *name, unsigned flags, struct status *st)
 			buf_puts(&err, why);
 			break;
 		}
-		if (!(flags & TABLE_NOFOLD))
-			table_fold(k);
+		if (!(flags & TABLE_NOFOLD)) {
+			table_fold(&folded, k);
+			k = folded.data;
+		}
 		(void)table_memmap_put(&mt->map, k, v, true);
 	}
+	buf_clear(&folded);
 	if (err.len == 0 && mt->map.n == 0)
 		buf_puts(&err, "empty table");
 	free(copy);

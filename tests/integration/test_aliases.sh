@@ -167,6 +167,37 @@ cp "$T/aliases.good" "$T/aliases"
 check "missing source: non-zero exit" test "$RC" -ne 0
 check "missing source: nothing built" test ! -e "$T/no-such-source.cdb"
 
+# B-16: CRLF line endings, as postalias takes them.
+printf 'root: admin\r\nlist: a, b\r\n' > "$T/crlf"
+"$SM" -bi -oA "cdb:$T/crlf" > "$T/out" 2> "$T/err"; RC=$?
+expect_rc "CRLF source: newaliases accepts it (postalias does)" 0
+if [ $have_postfix = 1 ] && [ -e "$T/crlf.cdb" ]; then
+	eq "CRLF source: Postfix reads root" "$(pf_q root "cdb:$T/crlf")" "admin"
+fi
+
+# B-16: the builder killed with SIGKILL, and two builders at once: readers
+# always find a whole table (the old one or the new one).
+{
+	echo "root: admin"
+	i=0; while [ $i -lt 200000 ]; do echo "user$i: target$i"; i=$((i + 1)); done
+} > "$T/big"
+"$SM" -bi -oA "cdb:$T/big" > /dev/null 2>&1
+"$SM" -bi -oA "cdb:$T/big" > /dev/null 2>&1 & pid=$!
+sleep 0.05
+kill -9 "$pid" 2> /dev/null; wait "$pid" 2> /dev/null
+if [ $have_postfix = 1 ]; then
+	eq "killed builder: the table still answers" "$(pf_q user199999 "cdb:$T/big")" "target199999"
+fi
+"$SM" -bi -oA "cdb:$T/big" > /dev/null 2> "$T/err1" & p1=$!
+"$SM" -bi -oA "cdb:$T/big" > /dev/null 2> "$T/err2" & p2=$!
+wait "$p1"; r1=$?; wait "$p2"; r2=$?
+eq "two builders at once both succeed" "$r1 $r2" "0 0"
+check "two builders: no temporary file left" test ! -e "$T/big.cdb.tmp"
+if [ $have_postfix = 1 ]; then
+	eq "two builders: whole table" "$(pf_q user123456 "cdb:$T/big")" "target123456"
+fi
+rm -f "$T/big" "$T/big.cdb"
+
 # ------------------------------------------------ sendmail -bi and -oA
 rm -f "$T/aliases.cdb"
 sm -bi; expect_rc "sendmail -bi exits 0" 0
@@ -289,6 +320,34 @@ expect_rc "unbuilt alias database: exit 75" 75
 one_err_line "unbuilt alias database: says run newaliases" "run newaliases"
 eq "unbuilt alias database: nothing queued" "$(queue_count)" "0"
 write_conf "${base_conf[@]}"
+
+# B-16: an alias table that others may write cannot vouch for commands
+# and files: they are refused (with a warning), never queued.
+no_command_queued() {	# NAME: no entry holds a file or command recipient
+	local f bad=0
+	for f in $(find "$T/queue/queue" -type f 2> /dev/null); do
+		rcpt_lines "$f" | grep -Eq 'type=(command|file)' && bad=1
+	done
+	if [ $bad = 0 ]; then pass "$1"; else fail "$1"; note "exit $RC; a command/file recipient was queued"; fi
+}
+msg=$'Subject: perms\n\nbody\n'
+chmod 666 "$T/aliases.cdb"
+reset_queue
+smi "$msg" prog
+no_command_queued "world-writable alias db: command target not queued"
+chmod 644 "$T/aliases.cdb"
+chmod 664 "$T/aliases"
+reset_queue
+smi "$msg" file
+no_command_queued "group-writable alias source: file target not queued"
+chmod 644 "$T/aliases"
+if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1; then
+	chown nobody "$T/aliases.cdb"
+	reset_queue
+	smi "$msg" prog
+	no_command_queued "alias db not owned by root: command target not queued"
+	chown root "$T/aliases.cdb"
+fi
 
 # ---------------------------------------------------- canonical rewriting
 cat > "$T/sender_canonical" <<'EOF'
