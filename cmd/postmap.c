@@ -46,7 +46,6 @@ struct opts {
 };
 
 static struct conf *conf;
-static volatile sig_atomic_t got_signal;
 
 /* The one map from outcome to exit status. */
 static int
@@ -107,33 +106,68 @@ usage(void)
 	fatal(OUT_USAGE, "%s", USAGE_LINE);
 }
 
+/* The temporary file of the build in progress, removed when a signal
+ * ends postmap, so that an interrupted build leaves the old table and no
+ * debris.  Set only while the signals below are caught. */
+static const char *volatile abort_unlink;
+
 static void
 on_signal(int sig)
 {
-	got_signal = sig;
+	/* unlink(), signal() and raise() are async-signal-safe. */
+	if (abort_unlink != NULL)
+		(void)unlink(abort_unlink);
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
-/* A build is aborted cleanly (the temporary file removed, the old table
- * kept) on the usual termination signals. */
+static const int term_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM };
+
+/* From table_build_start() to the commit, a termination signal removes
+ * the temporary file (the handler); during the commit it waits, so that
+ * the rename is not cut short. */
 static void
-catch_signals(bool on)
+guard_build(const struct table_builder *b)
 {
-	static const int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM };
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on ? on_signal : SIG_DFL;
+	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		sigaction(sigs[i], &sa, NULL);
+	abort_unlink = table_build_tmp_path(b);
+	for (size_t i = 0; i < sizeof term_signals / sizeof term_signals[0]; i++)
+		sigaction(term_signals[i], &sa, NULL);
 }
 
 static void
-resignal(void)
+hold_signals(bool hold)
 {
-	if (got_signal) {
-		catch_signals(false);
-		raise(got_signal);
-	}
+	sigset_t set;
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof term_signals / sizeof term_signals[0]; i++)
+		sigaddset(&set, term_signals[i]);
+	sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+/* Commits b with signals held; false with st set. */
+static bool
+commit_build(struct table_builder *b, struct status *st)
+{
+	hold_signals(true);
+	abort_unlink = NULL;
+	bool ok = table_build_commit(b, st);
+	hold_signals(false);	/* a held signal ends postmap now */
+	return ok;
+}
+
+/* Ends a build that failed: the builder removes its file. */
+static struct table_builder *
+drop_build(struct table_builder *b)
+{
+	hold_signals(true);
+	abort_unlink = NULL;
+	b = table_build_free(b);
+	hold_signals(false);
+	return b;
 }
 
 /* As Postfix: root builds a table as the owner of its source file, so
@@ -162,12 +196,14 @@ build(const struct opts *o, const char *spec)
 {
 	struct status st;
 	struct buf type = BUF_INIT, name = BUF_INIT, path = BUF_INIT, line = BUF_INIT;
+	struct buf folded = BUF_INIT;
 	struct table_source *src = NULL;
 	struct table_builder *b = NULL;
 	struct stat sb;
 	char *key, *value;
 	int lineno, r = 0;
 	size_t dummy;
+	bool ok = false;
 
 	status_init(&st);
 	if (!table_spec(spec, conf, &type, &name, &st))
@@ -189,44 +225,42 @@ build(const struct opts *o, const char *spec)
 	    (sb.st_uid != geteuid() || sb.st_gid != getegid()))
 		become(sb.st_uid, sb.st_gid);
 
-	catch_signals(true);
 	if ((b = table_build_start(spec, conf, o->flags, mode, &st)) == NULL)
 		fatal(OUT_FATAL, "%s", buf_cstr(&st.text));
+	guard_build(b);
 	/* cdb cannot change in place: -i rebuilds from the old entries. */
 	if (o->incremental && table_build_copy(b, NULL, 0, &dummy, &st) < 0)
-		goto fail;
-	while (!got_signal &&
-	    (r = table_source_entry(src, &line, &key, &value, &lineno, &st)) > 0) {
+		goto out;
+	while ((r = table_source_entry(src, &line, &key, &value, &lineno, &st)) > 0) {
 		r = table_build_add(b, key, value, &st);
 		if (r < 0)
-			goto fail;
+			break;
 		if (r == TABLE_DUPLICATE) {
-			if (!(o->flags & TABLE_NOFOLD))
-				table_fold(key);
+			if (o->flags & TABLE_NOFOLD)
+				buf_set(&folded, key);
+			else
+				table_fold(&folded, key);
 			log_warning("%s, line %d: duplicate entry: \"%s\"",
-			    table_source_name(src), lineno, key);
+			    table_source_name(src), lineno, folded.data);
 		}
 	}
-	if (got_signal)
-		goto fail;
-	if (r < 0 || !table_build_commit(b, &st))
-		goto fail;
+	if (r < 0 || !commit_build(b, &st))
+		goto out;
 	log_debug("built %s", table_build_path(b));
-	b = table_build_free(b);
-	catch_signals(false);
+	ok = true;
+out:
+	b = drop_build(b);
+	if (!ok)
+		fatal(OUT_FATAL, "%s", buf_cstr(&st.text));
 	table_source_free(src);
 	buf_clear(&type);
 	buf_clear(&name);
 	buf_clear(&path);
 	buf_clear(&line);
+	buf_clear(&folded);
 	status_clear(&st);
 	if (getuid() == 0)
 		become_root();
-	return;
-fail:
-	b = table_build_free(b);
-	resignal();
-	fatal(OUT_FATAL, "%s", buf_cstr(&st.text));
 }
 
 static struct table *
@@ -429,20 +463,17 @@ delete(const struct opts *o, char **maps, int nmaps)
 		}
 		if (stat(path.data, &sb) < 0)
 			fatal(OUT_FATAL, "open database %s: %s", path.data, strerror(errno));
-		catch_signals(true);
 		struct table_builder *b = table_build_start(maps[i], conf, o->flags,
 		    sb.st_mode & 07777, &st);
 		if (b == NULL)
 			fatal(OUT_FATAL, "%s", buf_cstr(&st.text));
-		if (table_build_copy(b, (const char *const *)keys, nkeys, &ndel, &st) < 0 ||
-		    got_signal || (ndel > 0 && !table_build_commit(b, &st))) {
-			table_build_free(b);
-			resignal();
+		guard_build(b);
+		bool ok = table_build_copy(b, (const char *const *)keys, nkeys, &ndel,
+		    &st) >= 0 && (ndel == 0 || commit_build(b, &st));
+		b = drop_build(b);
+		if (!ok)
 			fatal(OUT_FATAL, "table %s: delete error: %s", maps[i],
 			    buf_cstr(&st.text));
-		}
-		table_build_free(b);
-		catch_signals(false);
 		found |= ndel > 0;
 	}
 	for (size_t i = 0; i < nkeys; i++)

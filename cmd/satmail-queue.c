@@ -4,6 +4,9 @@
  *   satmail-queue [-C FILE] drop      read an envelope + message from sendmail
  *   satmail-queue [-C FILE] list [-j] print the queue (mailq)
  *   satmail-queue [-C FILE] confirm ID  is ID durably queued? ("ok ID")
+ *   satmail-queue [-C FILE] deliver ID  one delivery attempt now (sendmail -odi/-odb)
+ *   satmail-queue [-C FILE] run [-v] [-I ID] [-R DOMAIN]
+ *                                     deliver every due entry (sendmail -q)
  *
  * It parses no message content: it re-validates the envelope records and
  * frames it reads, and writes bytes.  The drop protocol on stdin/stdout:
@@ -28,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -37,6 +42,7 @@
 #include "mailq.h"
 #include "priv.h"
 #include "queue.h"
+#include "deliver.h"
 #include "rewrite.h"
 #include "aliases.h"
 #include "status.h"
@@ -58,7 +64,8 @@ drop_signal(int sig)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: satmail-queue [-C config] drop | list [-j] | confirm ID\n");
+	fprintf(stderr, "usage: satmail-queue [-C config] drop | list [-j] | confirm ID | deliver ID |\n"
+	    "       run [-v] [-I ID] [-R domain]\n");
 	exit(EXIT_USAGE);
 }
 
@@ -329,6 +336,105 @@ cmd_confirm(const struct conf *conf, const char *id)
 	return rc;
 }
 
+struct run_ctx {
+	const struct conf *conf;
+	struct queue *q;
+	struct deliver_opts opts;
+	const char *only_id;		/* -I */
+	const char *only_domain;	/* -R */
+	bool verbose;
+	size_t entries, failures;
+	bool unknown_user;
+};
+
+static bool
+wants_domain(struct queue *q, const char *id, const char *domain)
+{
+	struct queue_entry qe;
+	struct buf why = BUF_INIT;
+	bool yes = false;
+	if (queue_entry_open(q, id, false, &qe, &why) == 1) {
+		for (size_t i = 0; i < qe.env.nrcpt && !yes; i++) {
+			const char *at = strrchr(qe.env.rcpt[i].addr, '@');
+			yes = qe.env.rcpt[i].state == RCPT_PENDING && at && strcasecmp(at + 1, domain) == 0;
+		}
+	}
+	queue_entry_close(&qe);
+	buf_clear(&why);
+	return yes;
+}
+
+static bool
+run_one(void *vctx, const char *id)
+{
+	struct run_ctx *ctx = vctx;
+	struct deliver_result res;
+	struct status st;
+
+	if (ctx->only_id && strcmp(id, ctx->only_id) != 0)
+		return true;
+	if (ctx->only_domain && !wants_domain(ctx->q, id, ctx->only_domain))
+		return true;
+	status_init(&st);
+	ctx->entries++;
+	if (!deliver_entry(ctx->conf, ctx->q, id, &ctx->opts, &res, &st)) {
+		log_warning("%s", buf_cstr(&st.text));
+		ctx->failures++;
+	} else if (ctx->verbose && !res.busy) {
+		printf("%s: %zu sent, %zu deferred, %zu bounced\n", id, res.sent, res.deferred,
+		    res.bounced);
+	}
+	ctx->unknown_user |= res.unknown_user;
+	/* A notification queued just now goes out in the same run (one
+	 * level: what it may cause waits for the next run). */
+	if (res.bounce_id[0]) {
+		struct deliver_result bres;
+		if (!deliver_entry(ctx->conf, ctx->q, res.bounce_id, &ctx->opts, &bres, &st))
+			log_warning("%s", buf_cstr(&st.text));
+	}
+	status_clear(&st);
+	return true;
+}
+
+/* deliver ID and run: one attempt for one entry, or for every due one.
+ * Exit 67 when a local recipient turned out unknown (sendmail -odi -oep
+ * reports that), 75 when an entry could not be handled, else 0. */
+static int
+cmd_run(const struct conf *conf, const char *only_id, const char *only_domain, bool verbose,
+    bool force)
+{
+	struct status st;
+	struct run_ctx ctx = { .conf = conf, .only_id = only_id, .only_domain = only_domain,
+		.verbose = verbose };
+	int rc = 0;
+
+	status_init(&st);
+	ctx.opts.root_run = getuid() == 0;
+	ctx.opts.now = time(NULL);
+	ctx.opts.ignore_retry_time = force;
+	ctx.q = queue_open(conf->queue_directory, true, &st);
+	if (ctx.q == NULL) {
+		log_fatal("%s", buf_cstr(&st.text));
+		rc = status_sysexit(&st);
+		goto out;
+	}
+	queue_clean_tmp(ctx.q, QUEUE_TMP_MAX_AGE);
+	if (only_id && !queue_valid_id(only_id)) {
+		log_fatal("bad queue id: %s", only_id);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (only_id)
+		run_one(&ctx, only_id);
+	else
+		queue_scan(ctx.q, run_one, &ctx, &st);
+	rc = ctx.failures ? EXIT_TEMPFAIL : ctx.unknown_user ? EXIT_NOUSER : 0;
+out:
+	queue_close(ctx.q);
+	status_clear(&st);
+	return rc;
+}
+
 struct list_ctx {
 	struct queue *q;
 	struct buf out;
@@ -440,6 +546,24 @@ main(int argc, char **argv)
 	int rc;
 	if (strcmp(argv[i], "drop") == 0 && i + 1 == argc) {
 		rc = cmd_drop(conf);
+	} else if (strcmp(argv[i], "deliver") == 0 && i + 2 == argc) {
+		signal(SIGPIPE, SIG_IGN);
+		rc = cmd_run(conf, argv[i + 1], NULL, false, true);
+	} else if (strcmp(argv[i], "run") == 0) {
+		const char *only_id = NULL, *only_domain = NULL;
+		bool verbose = false;
+		signal(SIGPIPE, SIG_IGN);
+		for (int k = i + 1; k < argc; k++) {
+			if (strcmp(argv[k], "-v") == 0)
+				verbose = true;
+			else if (strcmp(argv[k], "-I") == 0 && k + 1 < argc)
+				only_id = argv[++k];
+			else if (strcmp(argv[k], "-R") == 0 && k + 1 < argc)
+				only_domain = argv[++k];
+			else
+				usage();
+		}
+		rc = cmd_run(conf, only_id, only_domain, verbose, only_id != NULL);
 	} else if (strcmp(argv[i], "confirm") == 0 && i + 2 == argc) {
 		rc = cmd_confirm(conf, argv[i + 1]);
 	} else if (strcmp(argv[i], "list") == 0 && (i + 1 == argc ||

@@ -6,6 +6,8 @@
  * is written by the satmail-queue helper.  Exit codes are sysexits(3);
  * every non-zero exit prints one line on stderr saying what and why. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -282,17 +284,87 @@ parse_options(int argc, char **argv, struct options *o)
 	o->submit.nrcpt_args = (size_t)(argc - i);
 }
 
+/* argv for satmail-queue [-C FILE] VERB ... (strings stay owned by the
+ * caller's options or are literals). */
 static int
-run_list(const struct options *o)
+helper_argv(const struct options *o, char **argv, char *helper)
 {
-	char *helper = priv_helper_path("satmail-queue");
-	char *argv[6];
 	int argc = 0;
 	argv[argc++] = helper;
 	if (o->config) {
 		argv[argc++] = (char *)"-C";
 		argv[argc++] = strdup(o->config);
 	}
+	return argc;
+}
+
+/* Starts delivery of the entry just queued: in the foreground (waits, and
+ * returns satmail-queue's exit code), or detached in the background: a
+ * new session, no inherited descriptors (a caller waiting for EOF on a
+ * pipe, as PHP and cron do, gets it at once). */
+static int
+deliver_now(const struct options *o, const char *id, bool background)
+{
+	char *helper = priv_helper_path("satmail-queue");
+	char *argv[8];
+	int argc = helper_argv(o, argv, helper);
+	argv[argc++] = (char *)"deliver";
+	argv[argc++] = strdup(id);
+	argv[argc] = NULL;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return EXIT_OSERR;	/* the message waits for the next queue run */
+	if (pid == 0) {
+		if (background) {
+			setsid();
+			priv_close_from(0);
+			if (open("/dev/null", O_RDWR) == 0) {
+				(void)!dup(0);
+				(void)!dup(0);
+			}
+			/* The session leader's child cannot get a terminal. */
+			if (fork() > 0)
+				_exit(0);
+		}
+		execv(helper, argv);
+		_exit(EXIT_UNAVAILABLE);
+	}
+	int ws = 0;
+	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	free(helper);
+	return background ? 0 : WIFEXITED(ws) ? WEXITSTATUS(ws) : EXIT_TEMPFAIL;
+}
+
+/* -q, -qIID, -qRsite: a queue run now (-q<interval> is ignored, as in
+ * Postfix). */
+static int
+run_queue(const struct options *o)
+{
+	char *helper = priv_helper_path("satmail-queue");
+	char *argv[10];
+	int argc = helper_argv(o, argv, helper);
+	const char *q = o->queue_arg ? o->queue_arg : "";
+	argv[argc++] = (char *)"run";
+	if (o->verbose)
+		argv[argc++] = (char *)"-v";
+	if ((q[0] == 'I' || q[0] == 'R') && q[1]) {
+		argv[argc++] = q[0] == 'I' ? (char *)"-I" : (char *)"-R";
+		argv[argc++] = strdup(q + 1);
+	}
+	argv[argc] = NULL;
+	fflush(stdout);
+	execv(helper, argv);
+	die(EXIT_UNAVAILABLE, "cannot run the queue program: %s", strerror(errno));
+}
+
+static int
+run_list(const struct options *o)
+{
+	char *helper = priv_helper_path("satmail-queue");
+	char *argv[6];
+	int argc = helper_argv(o, argv, helper);
 	argv[argc++] = (char *)"list";
 	if (o->json)
 		argv[argc++] = (char *)"-j";
@@ -471,7 +543,7 @@ main(int argc, char **argv)
 	case MODE_SMTP:
 		die(EXIT_UNAVAILABLE, "%s", "-bs: SMTP on standard input is not available in this version of satmail");
 	case MODE_QUEUE_RUN:
-		die(EXIT_UNAVAILABLE, "%s", "-q: queue runs are not available in this version of satmail");
+		return run_queue(&o);
 	}
 
 	status_init(&st);
@@ -480,11 +552,19 @@ main(int argc, char **argv)
 	if (!submit_message(conf, &o.submit, 0, id, &st))
 		die(status_sysexit(&st), "%s", buf_cstr(&st.text));
 	log_debug("queued as %s", id);
-	/* Delivery (delivery_mode, -odb/-odi/-odq) plugs in here once the
-	 * local and SMTP transports exist; until then the message waits in
-	 * the queue. */
+	int mode = o.delivery >= 0 ? o.delivery : (int)conf->delivery_mode;
+	int rc = 0;
+	if (mode == DELIVERY_FOREGROUND) {
+		rc = deliver_now(&o, id, false);
+		if (rc == EXIT_NOUSER)
+			log_fatal("%s: a local recipient is unknown; the sender gets a bounce", id);
+		else
+			rc = 0;	/* queued is success; the rest is the queue's job */
+	} else if (mode == DELIVERY_BACKGROUND) {
+		(void)deliver_now(&o, id, true);
+	}
 	status_clear(&st);
 	conf_free(conf);
 	buf_clear(&why);
-	return 0;
+	return rc;
 }
