@@ -557,7 +557,7 @@ main(int argc, char **argv)
 	if (mode == DELIVERY_FOREGROUND) {
 		rc = deliver_now(&o, id, false);
 		if (rc == EXIT_NOUSER)
-			log_fatal("%s: a local recipient is unknown; the sender gets a bounce", id);
+			log_fatal("%s: a local recipient is unknown (bounced; see the mail log)", id);
 		else
 			rc = 0;	/* queued is success; the rest is the queue's job */
 	} else if (mode == DELIVERY_BACKGROUND) {

@@ -83,7 +83,8 @@ eq q.delivered "$(mbox_count $U2)" $((before + 1))
 eq q.queue_empty "$(queue_count)" 0
 printf 'Subject: six\n\nb\n' | "$SM" -odb $U2; RC=$?
 expect_rc odb.exit0 0
-wait_for 10 test "$(mbox_count $U2)" -eq $((before + 2)) && pass odb.delivered || fail odb.delivered
+has_count() { [ "$(mbox_count $U2)" -eq "$1" ]; }
+wait_for 10 has_count $((before + 2)) && pass odb.delivered || { fail odb.delivered; note "$(tail -4 "$T/maillog")" "$(mbox_count $U2) vs $before"; }
 # A caller reading our stdout/stderr through a pipe sees EOF at once.
 start=$(date +%s%N)
 printf 'Subject: seven\n\nb\n' | "$SM" -odb $U2 2>&1 | cat > /dev/null
