@@ -387,9 +387,10 @@ run_one(void *vctx, const char *id)
 	ctx->unknown_user |= res.unknown_user;
 	/* A notification queued just now goes out in the same run (one
 	 * level: what it may cause waits for the next run). */
-	if (res.bounce_id[0]) {
+	const char *notices[2] = { res.bounce_id, res.success_id };
+	for (int k = 0; k < 2; k++) {
 		struct deliver_result bres;
-		if (!deliver_entry(ctx->conf, ctx->q, res.bounce_id, &ctx->opts, &bres, &st))
+		if (notices[k][0] && !deliver_entry(ctx->conf, ctx->q, notices[k], &ctx->opts, &bres, &st))
 			log_warning("%s", buf_cstr(&st.text));
 	}
 	status_clear(&st);

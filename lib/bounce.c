@@ -721,9 +721,11 @@ write_notification(struct out *o, const struct conf *c, enum bounce_kind kind,
 	if (kind != BOUNCE_SUCCESS)
 		put_para(o, "If you need help, write to the postmaster of this host and include "
 		    "this report. You may delete your own text from the attached message.");
+	buf_reset(&line);
+	clean(&line, name, false);
 	out_spaces(o, 19);
 	out_puts(o, "The ");
-	out_puts(o, name);
+	out_puts(o, buf_cstr(&line));
 	out_puts(o, " program\n\n");
 
 	for (size_t i = 0; i < n; i++) {

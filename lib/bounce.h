@@ -151,7 +151,8 @@ struct bounce_rcpt {
  * (two-part report).  boundary_id (NULL/"" = e->id) and now make the MIME
  * boundary "BOUNDARY_ID.NOW/$myhostname" (characters not allowed in a
  * boundary are dropped; at most 70 characters); now enters nothing else,
- * so equal inputs give equal bytes.  The Will-Retry-Until date is
+ * so equal inputs give equal bytes (unless the original collides with the
+ * boundary, see above).  bounce_size_limit is c->bounce_size_limit.  The Will-Retry-Until date is
  * e->arrival_sec + maximal_queue_lifetime (bounce_queue_lifetime for a
  * null-sender message).  Dates use the local time zone (TZ).
  *

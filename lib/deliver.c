@@ -171,54 +171,59 @@ out:
 	return ok;
 }
 
-/* Queues a DSN for the recipients that just bounced.  Bounces go to the
- * envelope sender; a message from the null sender (itself a bounce) is
- * reported to postmaster instead, and one that was already for
- * postmaster is dropped with a log line, so no bounce ever loops. */
+/* Queues a DSN of the given kind about the recipients flagged in now[]:
+ * FAILED for those that just bounced, SUCCESS for those just delivered
+ * that asked for it (-N success).  Notifications go to the envelope
+ * sender under the NOTIFY rules; a failed bounce (null sender) is
+ * reported to postmaster instead, and one that was itself for postmaster
+ * is dropped with a log line, so no bounce ever loops. */
 static void
-queue_bounce(const struct conf *c, struct queue *q, const struct queue_entry *qe,
-    bool *bounced_now, struct deliver_result *res)
+queue_notice(const struct conf *c, struct queue *q, const struct queue_entry *qe,
+    const bool *now, enum bounce_kind kind, char *id_out)
 {
 	const struct envelope *e = &qe->env;
 	struct bounce_rcpt *br = xcalloc(e->nrcpt, sizeof *br);
+	bool null_sender = *envelope_sender(e) == '\0';
 	size_t n = 0;
+	if (null_sender && kind != BOUNCE_FAILED)
+		goto out;
 	for (size_t i = 0; i < e->nrcpt; i++) {
 		const struct rcpt *r = &e->rcpt[i];
-		/* NOTIFY rules apply to the sender's bounces; a failed bounce
-		 * (null sender) is reported to postmaster regardless. */
-		if (!bounced_now[i] || (*envelope_sender(e) && !bounce_wanted(e, r, BOUNCE_FAILED)))
+		if (!now[i] || (!null_sender && !bounce_wanted(e, r, kind)))
 			continue;
 		br[n].addr = r->type == RCPT_ADDRESS ? r->addr : r->target;
 		br[n].orig = r->orig;
 		br[n].dsn = r->dsn;
-		br[n].diagnostic = r->reason ? r->reason : "";
+		br[n].diagnostic = r->reason ? r->reason :
+		    kind == BOUNCE_SUCCESS ? "delivered to mailbox" : "";
 		n++;
 	}
 	const char *to = envelope_sender(e);
 	char postmaster[300];
-	if (*to == '\0') {
+	if (null_sender) {
 		snprintf(postmaster, sizeof postmaster, "postmaster@%s", c->myorigin);
-		bool for_postmaster = false;
-		for (size_t i = 0; i < e->nrcpt; i++)
-			if (strncasecmp(e->rcpt[i].addr, "postmaster@", 11) == 0)
-				for_postmaster = true;
-		if (for_postmaster) {
-			log_warning("%s: undeliverable postmaster notification discarded", e->id);
-			n = 0;
+		for (size_t i = 0; i < e->nrcpt && n > 0; i++) {
+			if (strncasecmp(e->rcpt[i].addr, "postmaster@", 11) == 0) {
+				log_warning("%s: undeliverable postmaster notification discarded", e->id);
+				n = 0;
+			}
 		}
 		to = postmaster;
 	}
 	if (n > 0) {
 		struct status st;
 		status_init(&st);
-		if (bounce_queue(c, q, BOUNCE_FAILED, e, to, br, n, qe->fd, qe->msg_offset,
-		    qe->env.size, res->bounce_id, &st))
-			log_info("%s: sender non-delivery notification: %s", e->id, res->bounce_id);
+		if (bounce_queue(c, q, kind, e, to, br, n, qe->fd, qe->msg_offset,
+		    qe->env.size, id_out, &st))
+			log_info("%s: %s notification: %s", e->id, null_sender ? "postmaster non-delivery" :
+			    kind == BOUNCE_SUCCESS ? "sender delivery status" : "sender non-delivery",
+			    id_out);
 		else
-			log_warning("%s: cannot queue a non-delivery notification: %s", e->id,
+			log_warning("%s: cannot queue a delivery status notification: %s", e->id,
 			    buf_cstr(&st.text));
 		status_clear(&st);
 	}
+out:
 	free(br);
 }
 
@@ -231,7 +236,7 @@ deliver_entry(const struct conf *c, struct queue *q, const char *id,
 	struct status *results = NULL;
 	struct rcpt **group = NULL;
 	struct route *routes = NULL;
-	bool *bounced_now = NULL, *done = NULL;
+	bool *bounced_now = NULL, *sent_now = NULL, *done = NULL;
 	bool ok = false, attempted = false;
 	double started = now_seconds();
 
@@ -264,6 +269,7 @@ deliver_entry(const struct conf *c, struct queue *q, const char *id,
 	group = xcalloc(n, sizeof *group);
 	routes = xcalloc(n, sizeof *routes);
 	bounced_now = xcalloc(n, sizeof *bounced_now);
+	sent_now = xcalloc(n, sizeof *sent_now);
 	done = xcalloc(n, sizeof *done);
 	for (size_t i = 0; i < n; i++) {
 		status_init(&results[i]);
@@ -286,6 +292,7 @@ deliver_entry(const struct conf *c, struct queue *q, const char *id,
 			log_delivery(e, &e->rcpt[i], e->rcpt[i].type == RCPT_COMMAND ? "local (command)" :
 			    "local (file)", started, &results[i]);
 			bounced_now[i] = results[i].cls == STATUS_PERM;
+			sent_now[i] = results[i].cls == STATUS_OK;
 			record(&e->rcpt[i], &results[i], res);
 			continue;
 		}
@@ -325,13 +332,16 @@ deliver_entry(const struct conf *c, struct queue *q, const char *id,
 			log_delivery(e, group[k], routes[i].kind == ROUTE_LOCAL ? "local" : "none",
 			    started, &gres[k]);
 			bounced_now[idx] = gres[k].cls == STATUS_PERM;
+			sent_now[idx] = gres[k].cls == STATUS_OK;
 			record(group[k], &gres[k], res);
 			status_clear(&gres[k]);
 		}
 		free(gres);
 	}
 	if (res->bounced > 0)
-		queue_bounce(c, q, &qe, bounced_now, res);
+		queue_notice(c, q, &qe, bounced_now, BOUNCE_FAILED, res->bounce_id);
+	if (res->sent > 0)
+		queue_notice(c, q, &qe, sent_now, BOUNCE_SUCCESS, res->success_id);
 	if (envelope_pending(e) == 0) {
 		if (!queue_entry_remove(q, &qe, st))
 			goto out;
@@ -353,6 +363,7 @@ out:
 	free(group);
 	free(routes);
 	free(bounced_now);
+	free(sent_now);
 	free(done);
 	if (rc != 2)
 		queue_entry_close(&qe);

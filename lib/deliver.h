@@ -31,7 +31,8 @@ struct deliver_result {
 	size_t sent, deferred, bounced;
 	bool busy;		/* another process holds the entry */
 	bool unknown_user;	/* some local recipient bounced 5.1.1 */
-	char bounce_id[32];	/* the DSN queued, "" if none */
+	char bounce_id[32];	/* the non-delivery DSN queued, "" if none */
+	char success_id[32];	/* the success DSN queued (-N success), "" if none */
 };
 
 /* Backoff after attempt number `attempts` (1 = the first): Postfix's

@@ -137,6 +137,10 @@ local_deliver(const struct conf *c, const struct envelope *e, int msg_fd, long l
 		/* The helper reads the entry with pread from its stdin, a
 		 * duplicate of our (locked) descriptor. */
 		transport_run_helper((char *const *)(void *)argv, msg_fd, &results[i]);
+		/* SPEC section 4's wording for an unknown local recipient. */
+		if (results[i].cls == STATUS_PERM && strcmp(results[i].dsn, "5.1.1") == 0)
+			status_set(&results[i], STATUS_PERM, "5.1.1", 0,
+			    "<%s>: User unknown in local recipient table", r->addr);
 	}
 	free(helper);
 }

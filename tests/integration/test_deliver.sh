@@ -58,7 +58,7 @@ has_line alias.x_original_to "$SPOOL/$U1" "X-Original-To: root@host.example.org"
 # ---- unknown local user: exit 67 with -odi, a DSN to the (local) sender
 printf 'Subject: three\n\nlost\n' | "$SM" -odi -f $U2@host.example.org nosuchuser; RC=$?
 expect_rc unknown.exit67 67
-grep -q 'status=bounced (unknown user: "nosuchuser")' "$T/maillog" && pass unknown.log_bounced ||
+grep -q 'dsn=5.1.1, status=bounced (<nosuchuser@host.example.org>: User unknown in local recipient table)' "$T/maillog" && pass unknown.log_bounced ||
 	{ fail unknown.log_bounced; note "$(tail -5 "$T/maillog")"; }
 eq unknown.bounce_delivered_to_sender "$(mbox_count $U2)" 2
 has_line unknown.bounce_subject "$SPOOL/$U2" "Subject: Undelivered Mail Returned to Sender"
@@ -66,6 +66,11 @@ has_line unknown.bounce_null_sender "$SPOOL/$U2" "Return-Path: <>"
 grep -q 'report-type=delivery-status' "$SPOOL/$U2" && pass unknown.bounce_is_dsn || fail unknown.bounce_is_dsn
 has_line unknown.bounce_status "$SPOOL/$U2" "Status: 5.1.1"
 eq unknown.queue_empty "$(queue_count)" 0
+
+# ---- -N success: a success DSN for a local delivery
+printf 'Subject: notify\n\nx\n' | "$SM" -odi -N success -f $U2@host.example.org $U1; RC=$?
+has_line success.dsn_delivered "$SPOOL/$U2" "Subject: Successful Mail Delivery Report"
+has_line success.action "$SPOOL/$U2" "Action: delivered"
 
 # ---- a bounce of a bounce goes to postmaster, never to <>
 printf 'Subject: four\n\nx\n' | "$SM" -odi -f '<>' nosuchuser2; RC=$?
