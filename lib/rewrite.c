@@ -280,8 +280,16 @@ canonical_once(struct rewrite *rw, struct maplist *ml, const char *addr, struct 
 		goto out;
 	}
 	/* Several results: the first one, as Postfix does. */
-	char *comma = strchr(value.data, ',');
-	if (comma) {
+	char *comma = value.data;
+	for (bool quoted = false; *comma; comma++) {
+		if (*comma == '\\' && quoted && comma[1])
+			comma++;
+		else if (*comma == '"')
+			quoted = !quoted;
+		else if (*comma == ',' && !quoted)
+			break;
+	}
+	if (*comma == ',') {
 		log_warning("%s: %s maps to several addresses; using the first", ml->name, addr);
 		*comma = '\0';
 	}
@@ -571,7 +579,7 @@ expand_targets(struct expand *x, const struct alias_targets *t, const char *name
 				buf_reset(&a);
 				addr_format(&l.v[0], &a);
 				if (l.v[0].domain == NULL)
-					buf_printf(&a, "@%s", domain);
+					buf_printf(&a, "@%s", x->rw->c->myorigin);	/* as Postfix */
 				/* "alice: alice, bob": alice's own mailbox. */
 				const char *at = strrchr(a.data, '@');
 				if (strncasecmp(a.data, name, (size_t)(at - a.data)) == 0 &&
@@ -605,6 +613,12 @@ expand_targets(struct expand *x, const struct alias_targets *t, const char *name
 		case ALIAS_INCLUDE: {
 			struct alias_targets inc;
 			alias_targets_init(&inc);
+			if (depth + 1 >= REWRITE_MAX_DEPTH) {
+				status_set(st, STATUS_PERM, "5.4.6", EXIT_NOUSER,
+				    "alias %s: :include: nesting too deep (loop?) at %s", name, tg->text);
+				ok = false;
+				break;
+			}
 			note(x, depth + 1, ":include: %s", tg->text);
 			ok = read_include(tg->text, &inc, st) &&
 			    expand_targets(x, &inc, name, domain, depth + 1, owner, "include", st);
@@ -636,10 +650,21 @@ expand_addr(struct expand *x, const char *addr, int depth, const char *owner,
 		ok = add_final(x, addr, RCPT_ADDRESS, NULL, owner, st);
 		goto out;
 	}
-	for (const char *s = buf_cstr(&p.local); *s; s++)
+	/* Alias names are stored unquoted ("weird name": ...). */
+	for (const char *s = buf_cstr(&p.local); *s; s++) {
+		if (*s == '"')
+			continue;
+		if (*s == '\\' && s[1])
+			s++;
 		buf_putc(&name, tolower((unsigned char)*s));
-	for (const char *s = buf_cstr(&p.user); *s; s++)
+	}
+	for (const char *s = buf_cstr(&p.user); *s; s++) {
+		if (*s == '"')
+			continue;
+		if (*s == '\\' && s[1])
+			s++;
 		buf_putc(&user, tolower((unsigned char)*s));
+	}
 	const char *keys[2] = { name.data, p.ext.len ? user.data : NULL };
 	int k = maplist_find(x->rw, &x->rw->aliases, keys, 2, &value, st);
 	if (k == -2)
