@@ -152,9 +152,10 @@ struct bounce_rcpt {
  * boundary "BOUNDARY_ID.NOW/$myhostname" (characters not allowed in a
  * boundary are dropped; at most 70 characters); now enters nothing else,
  * so equal inputs give equal bytes (unless the original collides with the
- * boundary, see above).  bounce_size_limit is c->bounce_size_limit.  The Will-Retry-Until date is
- * e->arrival_sec + maximal_queue_lifetime (bounce_queue_lifetime for a
- * null-sender message).  Dates use the local time zone (TZ).
+ * boundary, see above).  The size limit is c->bounce_size_limit.  The
+ * Will-Retry-Until date is e->arrival_sec + maximal_queue_lifetime
+ * (bounce_queue_lifetime for a null-sender message).  Dates use the local
+ * time zone (TZ).
  *
  * The output goes to sink(ctx, p, n) in order, in pieces; it is complete
  * only when this returns true.  Returns false when the sink returned false
