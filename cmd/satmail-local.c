@@ -70,7 +70,9 @@ usage(void)
 	fprintf(stderr, "usage: satmail-local [-C config] -u user -f sender [-o orig_rcpt] "
 	    "-d delivered_to [-s offset] < message\n");
 	status_set(&st, STATUS_TEMP, "4.3.5", EXIT_USAGE, "satmail-local: usage error");
-	exit(answer(&st));
+	int rc = answer(&st);
+	status_clear(&st);
+	exit(rc);
 }
 
 /* A Postfix time value ("5", "5s", "2m", "1h") in seconds; def when unset
@@ -186,7 +188,10 @@ main(int argc, char **argv)
 	if (conf == NULL) {
 		log_fatal("%s", buf_cstr(&why));
 		status_set(&st, STATUS_TEMP, "4.3.5", 0, "configuration error: %s", buf_cstr(&why));
-		return answer(&st);
+		rc = answer(&st);
+		status_clear(&st);
+		buf_clear(&why);
+		return rc;
 	}
 	log_set_file(conf->maillog_file);
 	if (refused)

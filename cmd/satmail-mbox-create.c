@@ -12,9 +12,8 @@
  * real uid root, the mail_owner user and members of group satmail may use
  * it; without set-id privilege (the build tree) anyone may, with only
  * their own rights.  -C / SATMAIL_CONFIG as priv_config_path() allows.
- * Exit: 0 created or present, 64 usage or bad name, 67 unknown user,
- * 73 cannot create, 75 password database unavailable, 77 not permitted,
- * 78 bad configuration. */
+ * Exit: 0 created or present, 64 usage or bad name, 67 unknown user, 73
+ * cannot create, 75 passwd unavailable, 77 not permitted, 78 config. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -57,33 +56,13 @@ permitted(const struct conf *conf)
 	return ok;
 }
 
-int
-main(int argc, char **argv)
+/* Checks the caller and the name, creates the mailbox; the exit code. */
+static int
+create(const struct conf *conf, const char *name)
 {
-	const char *env_config = getenv("SATMAIL_CONFIG"), *copt = NULL;
-	struct buf why = BUF_INIT;
-	bool refused, explicit_path;
-	int a = 1, dirfd, fd;
+	const char *spool = conf->mail_spool_directory;
+	int dirfd, fd, rc = EXIT_CANTCREAT;
 
-	priv_setid_startup(077);
-	log_init("satmail-mbox-create");
-	if (argc >= 3 && strcmp(argv[1], "-C") == 0) {
-		copt = argv[2];
-		a = 3;
-	}
-	if (argc - a != 1) {
-		fprintf(stderr, "usage: satmail-mbox-create [-C config] USER\n");
-		log_warning("usage error (uid %ld)", (long)getuid());
-		return EXIT_USAGE;
-	}
-	const char *name = argv[a];
-	const char *path = priv_config_path(copt, env_config, &refused, &explicit_path);
-	struct conf *conf = conf_load(path, explicit_path, &why);
-	if (conf == NULL) {
-		log_fatal("%s", buf_cstr(&why));
-		return EXIT_CONFIG;
-	}
-	log_set_file(conf->maillog_file);
 	if (!permitted(conf)) {
 		log_warning("refused: uid %ld gid %ld may not create mailboxes", (long)getuid(),
 		    (long)getgid());
@@ -107,31 +86,64 @@ main(int argc, char **argv)
 		log_warning("no group \"mail\": cannot create mailboxes");
 		return EXIT_CANTCREAT;
 	}
-	const char *spool = conf->mail_spool_directory;
 	if ((dirfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		log_warning("cannot open mail spool directory %s: %s", spool, strerror(errno));
 		return EXIT_CANTCREAT;
 	}
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
 	    O_CLOEXEC, 0600);
-	if (fd < 0 && errno == EEXIST)
-		return 0;	/* never touch an existing file */
-	if (fd < 0) {
+	if (fd < 0 && errno == EEXIST) {
+		rc = 0;		/* never touch an existing file */
+	} else if (fd < 0) {
 		log_warning("cannot create mailbox %s/%s: %s", spool, name, strerror(errno));
-		return EXIT_CANTCREAT;
-	}
-	if (fchown(fd, uid, gr->gr_gid) < 0 || fchmod(fd, 0660) < 0 || fsync(fd) < 0) {
+	} else if (fchown(fd, uid, gr->gr_gid) < 0 || fchmod(fd, 0660) < 0 || fsync(fd) < 0) {
 		int e = errno;
-		struct stat a_sb, b_sb;
+		struct stat a, b;
 		/* Remove what we made, not whatever now has its name. */
-		if (fstat(fd, &a_sb) == 0 && fstatat(dirfd, name, &b_sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    a_sb.st_dev == b_sb.st_dev && a_sb.st_ino == b_sb.st_ino)
+		if (fstat(fd, &a) == 0 && fstatat(dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
 			unlinkat(dirfd, name, 0);
 		log_warning("cannot set up mailbox %s/%s: %s", spool, name, strerror(e));
-		return EXIT_CANTCREAT;
+	} else {
+		(void)fsync(dirfd);
+		log_info("created mailbox %s/%s for %s (uid %ld), requested by uid %ld", spool, name,
+		    name, (long)uid, (long)getuid());
+		rc = 0;
 	}
-	(void)fsync(dirfd);
-	log_info("created mailbox %s/%s for %s (uid %ld), requested by uid %ld", spool, name, name,
-	    (long)uid, (long)getuid());
-	return 0;
+	if (fd >= 0)
+		close(fd);
+	close(dirfd);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *env_config = getenv("SATMAIL_CONFIG"), *copt = NULL;
+	struct buf why = BUF_INIT;
+	bool refused, explicit_path;
+	int a = 1;
+
+	priv_setid_startup(077);
+	log_init("satmail-mbox-create");
+	if (argc >= 3 && strcmp(argv[1], "-C") == 0) {
+		copt = argv[2];
+		a = 3;
+	}
+	if (argc - a != 1) {
+		fprintf(stderr, "usage: satmail-mbox-create [-C config] USER\n");
+		log_warning("usage error (uid %ld)", (long)getuid());
+		return EXIT_USAGE;
+	}
+	const char *path = priv_config_path(copt, env_config, &refused, &explicit_path);
+	struct conf *conf = conf_load(path, explicit_path, &why);
+	if (conf == NULL) {
+		log_fatal("%s", buf_cstr(&why));
+		buf_clear(&why);
+		return EXIT_CONFIG;
+	}
+	log_set_file(conf->maillog_file);
+	int rc = create(conf, argv[a]);
+	conf_free(conf);
+	return rc;
 }

@@ -19,10 +19,12 @@ DATA=$ROOT/tests/data/table
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/test_postmap.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-mkdir -p "$T/conf" "$T/ours" "$T/pf"
-# One config directory for both: Postfix reads main.cf from it, ours
-# reads the same file with -c (Postfix main.cf syntax).
+mkdir -p "$T/conf" "$T/pfconf" "$T/ours" "$T/pf"
+# Postfix gets Debian's compatibility level, which turns smtputf8_enable
+# on and with it Unicode case folding of UTF-8 keys; satmail always
+# folds that way.  Ours reads a main.cf of its own with -c.
 printf 'default_database_type = cdb\n' > "$T/conf/main.cf"
+printf 'default_database_type = cdb\ncompatibility_level = 3.6\n' > "$T/pfconf/main.cf"
 unset SATMAIL_CONFIG MAIL_CONFIG
 
 failures=0
@@ -37,7 +39,7 @@ eq() {
 	fi
 }
 ours() { "$PM" -c "$T/conf" "$@"; }
-theirs() { "$PF" -c "$T/conf" "$@"; }
+theirs() { "$PF" -c "$T/pfconf" "$@"; }
 # rc CMD...: the exit status of CMD, without tripping set -e
 rc() { local r=0; "$@" > "$T/rc.out" 2> "$T/rc.err" || r=$?; echo "$r"; }
 
@@ -157,6 +159,27 @@ ours cdb:"$T/ours/sample" 2> /dev/null
 cmp -s "$T/ours/sample.cdb" "$DATA/sample.cdb" && pass "golden sample.cdb (built by Postfix 3.7) reproduced" ||
 	fail "golden sample.cdb reproduced"
 
+# UTF-8 keys: Unicode case folding, as Postfix does it with ICU.
+cat > "$T/ours/utf8" <<'EOF'
+Straße@Example.DE strasse
+ÄÖÜ@EXAMPLE.COM umlauts
+ΣΟΦΟΣ@example.gr sophos
+Ǆemal@example.hr dz
+İstanbul@example.tr dotted
+Ünïcödé@Bücher.example idn
+EOF
+cp "$T/ours/utf8" "$T/pf/utf8"
+ours cdb:"$T/ours/utf8"
+theirs cdb:"$T/pf/utf8" 2> /dev/null
+cmp -s "$T/ours/utf8.cdb" "$T/pf/utf8.cdb" && pass "identical cdb bytes (UTF-8 keys, Unicode case folding)" ||
+	fail "identical cdb bytes (UTF-8 keys, Unicode case folding)"
+printf '%s\n' STRASSE@example.de äöü@example.com σοφοσ@EXAMPLE.GR ǆemal@example.hr \
+	'İSTANBUL@example.tr' ÜNÏCÖDÉ@BÜCHER.EXAMPLE nope@example.org > "$T/ukeys"
+theirs -q - cdb:"$T/ours/utf8" < "$T/ukeys" > "$T/pf.uq" 2> /dev/null || true
+ours -q - cdb:"$T/pf/utf8" < "$T/ukeys" > "$T/ours.uq"
+eq "UTF-8 keys: each reads the other's table alike" "$(cat "$T/ours.uq")" "$(cat "$T/pf.uq")"
+eq "UTF-8 keys: all six found" "$(wc -l < "$T/ours.uq")" 6
+
 # ----------------------------------- batch queries
 awk 'BEGIN { srand(7); for (i = 0; i < 10000; i++) {
 	n = int(rand() * 45000); if (i % 3 == 0) printf "KEY%d@EXAMPLE.COM\n", n; else printf "key%d@example.com\n", n } }' > "$T/keys"
@@ -261,6 +284,27 @@ eq "failed build exits 1" "$(rc ours cdb:"$T/ours/at"; cat "$T/rc.err")" \
 postmap: fatal: $T/ours/at, line 2: NUL byte in input"
 eq "failed build keeps the old table" "$(ours -q k cdb:"$T/ours/at")" old
 eq "failed build leaves no temporary file" "$(ls "$T/ours" | grep -c '\.tmp$' || true)" 0
+# A signal in the middle of a build: the temporary file goes, the old
+# table stays.  -i waits on a pipe that never ends, so the signal always
+# comes mid-build.
+mkfifo "$T/fifo"
+"$PM" -c "$T/conf" -i cdb:"$T/ours/at" < "$T/fifo" 2> /dev/null &
+pm_pid=$!
+exec 7> "$T/fifo"
+printf 'k interrupted\n' >&7
+for _ in 1 2 3 4 5 6 7 8 9 10; do [[ -e $T/ours/at.cdb.tmp ]] && break; sleep 0.1; done
+[[ -e $T/ours/at.cdb.tmp ]] && pass "build in progress has a temporary file" ||
+	fail "build in progress has a temporary file"
+kill -TERM "$pm_pid"
+# A postmap that ignored the signal must not hang the test.
+for _ in $(seq 50); do kill -0 "$pm_pid" 2> /dev/null || break; sleep 0.1; done
+kill -0 "$pm_pid" 2> /dev/null && kill -KILL "$pm_pid"
+sig_rc=0
+wait "$pm_pid" || sig_rc=$?
+exec 7>&-
+eq "SIGTERM ends the build (exit 143)" "$sig_rc" 143
+eq "interrupted build leaves no temporary file" "$(ls "$T/ours" | grep -c '\.tmp$' || true)" 0
+eq "interrupted build keeps the old table" "$(ours -q k cdb:"$T/ours/at")" old
 printf 'k v\n' > "$T/ours/perm"
 chmod 0640 "$T/ours/perm"
 ours cdb:"$T/ours/perm"

@@ -226,6 +226,42 @@ Test(source, entries_skip_bad_lines)
 	table_source_free(s);
 }
 
+/* ---------------------------------------------------------------- fold */
+
+TestSuite(fold);
+
+/* Expected results: Postfix 3.7 with smtputf8_enable = yes (ICU). */
+Test(fold, postfix_folding)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "", "" },
+		{ "User@Example.COM", "user@example.com" },
+		{ "\"Quoted Key\"", "\"quoted key\"" },
+		{ "Straße@Example.DE", "strasse@example.de" },
+		{ "STRAẞE", "strasse" },
+		{ "ÄÖÜ", "äöü" },
+		{ "ΣΟΦΟΣ ς", "σοφοσ σ" },
+		{ "İ", "i\xcc\x87" },
+		{ "ſ µ", "s μ" },
+		{ "Ǆ", "ǆ" },
+		{ "ﬁ", "fi" },
+		{ "ᾈ", "ἀι" },
+		{ "ᏸ Ꭰ ꭰ", "Ᏸ Ꭰ Ꭰ" },
+		{ "Ⱥ", "ⱥ" },			/* grows from 2 to 3 bytes */
+		{ "\xc3" "ABC", "\xc3" "abc" },	/* not UTF-8: ASCII only, bytes kept */
+		{ "\xed\xa0\x80X", "\xed\xa0\x80x" },	/* a surrogate is not UTF-8 */
+		{ "\xc0\xafX", "\xc0\xafx" },	/* nor an overlong form */
+	};
+	struct buf out = BUF_INIT;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		table_fold(&out, cases[i].in);
+		cr_expect_str_eq(buf_cstr(&out), cases[i].out, "case %zu", i);
+	}
+	buf_clear(&out);
+}
+
 /* -------------------------------------------------------------- specs */
 
 TestSuite(spec, .init = setup_tmp, .fini = teardown_tmp);
