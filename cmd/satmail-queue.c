@@ -150,8 +150,15 @@ confirm_alias_targets(const struct conf *conf, const struct envelope *env,
 		const struct rcpt *r = &env->rcpt[i];
 		if (r->type == RCPT_ADDRESS)
 			continue;
-		if (rw == NULL)
+		if (rw == NULL) {
+			if (!aliases_tables_trusted(conf, &why)) {
+				status_set(st, STATUS_PERM, "5.7.1", EXIT_NOPERM,
+				    "file and command recipients refused: %s", buf_cstr(&why));
+				ok = false;
+				break;
+			}
 			rw = rewrite_new(conf);
+		}
 		buf_reset(&name);
 		buf_reset(&value);
 		const char *at = strrchr(r->addr, '@');

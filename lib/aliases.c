@@ -9,6 +9,7 @@
 #include "table.h"
 #include "table_source.h"
 #include "log.h"
+#include "conf.h"
 #include <errno.h>
 #include <sys/stat.h>
 #include "xalloc.h"
@@ -313,5 +314,46 @@ out:
 	table_build_free(ctx.b);
 	buf_clear(&type);
 	buf_clear(&name);
+	return ok;
+}
+
+static bool
+file_trusted(const char *path, struct buf *why)
+{
+	struct stat sb;
+	if (stat(path, &sb) < 0)
+		return errno == ENOENT;	/* nothing there vouches for nothing */
+	if (sb.st_uid != 0 || (sb.st_mode & 022)) {
+		buf_printf(why, "%s is %s", path, sb.st_uid != 0 ? "not owned by root" :
+		    "writable by group or others");
+		return false;
+	}
+	return true;
+}
+
+bool
+aliases_tables_trusted(const struct conf *c, struct buf *why)
+{
+	struct buf type = BUF_INIT, name = BUF_INIT, file = BUF_INIT;
+	struct status st;
+	bool ok = true;
+	status_init(&st);
+	for (char **s = c->alias_maps; s && *s && ok; s++) {
+		buf_reset(&type);
+		buf_reset(&name);
+		buf_reset(&file);
+		if (!table_spec(*s, c, &type, &name, &st))
+			continue;	/* inline: and static: live in main.cf itself */
+		if (strcmp(type.data, "inline") == 0 || strcmp(type.data, "static") == 0 ||
+		    strcmp(type.data, "fail") == 0)
+			continue;
+		ok = file_trusted(name.data, why);
+		if (ok && table_type_buildable(type.data) && table_file(*s, c, &file, &st))
+			ok = file_trusted(file.data, why);
+	}
+	status_clear(&st);
+	buf_clear(&type);
+	buf_clear(&name);
+	buf_clear(&file);
 	return ok;
 }

@@ -64,4 +64,10 @@ struct conf;
  * st (naming file and line) and the old table stays as it was. */
 bool aliases_build(const char *spec, const struct conf *c, size_t *entries,
     struct status *st);
+
+/* True when every alias_maps table (its file and, for built types, its
+ * source) is owned by root and writable by no one else: only then may the
+ * tables vouch for file and command targets (SECURITY.md B-16).  why
+ * names the first table that fails. */
+bool aliases_tables_trusted(const struct conf *c, struct buf *why);
 #endif

@@ -202,6 +202,7 @@ static const struct param param_table[] = {
 	PLIST(allow_mail_to_files, "alias"),
 	PSTR(maillog_file, ""),
 	PSTR(mail_owner, "mail"),
+	PTIME(command_time_limit, "1000s", 's'),
 
 	PSIZE(header_size_limit, "102400"),
 	PCOUNT(hopcount_limit, "50"),

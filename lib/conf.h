@@ -91,6 +91,7 @@ struct conf {
 	conf_list allow_mail_to_files;
 	char *maillog_file;
 	char *mail_owner;
+	unsigned command_time_limit;	/* seconds an alias command may run */
 
 	/* Known beyond SPEC's table; Postfix names and defaults. */
 	long long header_size_limit;	/* bytes */

@@ -498,7 +498,9 @@ local_mbox_append(const struct local_mbox *m, struct status *st)
 		if (res != LOCAL_DELIVERED)
 			goto out;
 		res = LOCAL_FAILED;
-		if (!fcntl_lock(fd, attempts * delay, delay < FCNTL_STEP_MAX ? delay : FCNTL_STEP_MAX)) {
+		unsigned long long budget = (unsigned long long)attempts * delay;
+		if (!fcntl_lock(fd, budget > UINT_MAX / 2 ? UINT_MAX / 2 : (unsigned)budget,
+		    delay < FCNTL_STEP_MAX ? delay : FCNTL_STEP_MAX)) {
 			status_set(st, STATUS_TEMP, "4.2.0", 0, "cannot lock mailbox %s: %s", path.data,
 			    errno == EAGAIN ? "locked by another process" : strerror(errno));
 			goto out;

@@ -29,7 +29,9 @@
  * Safe open (SECURITY.md P-04..P-07): the mailbox is looked up with
  * fstatat(AT_SYMLINK_NOFOLLOW) relative to an open spool directory and
  * refused unless it is a regular file; only then is it opened with
- * O_NOFOLLOW | O_NONBLOCK (no FIFO or device ever blocks or is opened),
+ * O_APPEND | O_NOFOLLOW | O_NONBLOCK (no FIFO or device ever blocks or is
+ * opened; O_RDWR so the separator check above can read the last two
+ * bytes, O_WRONLY without that check when the mode allows no reading),
  * and the open file must be the same inode, a regular file with exactly
  * one link, owned by the recipient's uid.  After locking, the name must
  * still refer to the locked inode (an MUA may have replaced the file);
@@ -86,9 +88,10 @@ enum local_result {
  * memory use does not grow with the message.  A message read from a
  * pipe (msg_offset < 0) is consumed only when the mailbox could be
  * opened and locked, so LOCAL_NO_MAILBOX leaves it unread.  Refusals
- * and lock time-outs are TEMP 4.2.0; storage errors TEMP 4.3.0 (4.2.2
- * for EFBIG / EDQUOT); bad arguments (a user name or address with
- * control characters) PERM 5.3.5 / 5.1.3. */
+ * and lock time-outs are TEMP 4.2.0; read, write and fsync errors TEMP
+ * 4.3.0 (4.2.2 for EFBIG / EDQUOT, 4.3.1 for ENOSPC), as is a spool
+ * directory that cannot be opened; a bad mailbox name PERM 5.1.3; a
+ * sender or recipient with control characters PERM 5.3.5. */
 enum local_result local_mbox_append(const struct local_mbox *m, struct status *st);
 
 /* True when name is a safe mailbox name: [a-z0-9_][a-z0-9_.-]*, at most

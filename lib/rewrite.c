@@ -598,6 +598,17 @@ expand_targets(struct expand *x, const struct alias_targets *t, const char *name
 		case ALIAS_FILE:
 		case ALIAS_COMMAND: {
 			bool file = tg->kind == ALIAS_FILE;
+			struct buf untrusted = BUF_INIT;
+			if (!aliases_tables_trusted(x->rw->c, &untrusted)) {
+				status_set(st, STATUS_PERM, "5.7.1", EXIT_NOPERM,
+				    "alias %s: %s target refused: %s", name, file ? "file" : "command",
+				    buf_cstr(&untrusted));
+				log_warning("%s", buf_cstr(&st->text));
+				buf_clear(&untrusted);
+				ok = false;
+				break;
+			}
+			buf_clear(&untrusted);
 			if (!allowed(file ? x->rw->c->allow_mail_to_files :
 			    x->rw->c->allow_mail_to_commands, cls)) {
 				status_set(st, STATUS_PERM, "5.7.1", EXIT_NOPERM,

@@ -104,8 +104,7 @@ transport_pipe_run(const struct conf *c, const struct envelope *e, const struct 
 	pid_t cmd = -1, writer = -1;
 	char output[PIPE_OUTPUT_MAX + 1];
 	size_t got = 0;
-	const char *tl = conf_get(c, "command_time_limit");
-	long limit = tl && atol(tl) > 0 ? atol(tl) : 1000;
+	long limit = c->command_time_limit > 0 ? (long)c->command_time_limit : 1000;
 	bool timed_out = false;
 	int ws = 0;
 

@@ -279,6 +279,30 @@ rmdir "$MB2"; mknod -m 660 "$MB2" c 1 3
 refused p07.device "is a device"
 rm -f "$MB2"
 
+# ------ P-11: the mailbox helper inherits only fds 0-2 from satmail-local
+# (a copy of satmail-local finds a recording fake helper next to it)
+mkdir -p "$T/fdbin"
+cp "$LOCAL" "$T/fdbin/satmail-local"
+cat > "$T/fake.c" <<EOF
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+int main(void) {
+	DIR *d = opendir("/proc/self/fd"); struct dirent *e; FILE *f = fopen("$T/fds", "w");
+	if (!d || !f) return 2;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d) && atoi(e->d_name) != fileno(f))
+			fprintf(f, "%s ", e->d_name);
+	fclose(f); return 1;
+}
+EOF
+cc -o "$T/fdbin/satmail-mbox-create" "$T/fake.c"
+exec 7< "$T/m1" 8> "$T/extra-fd"	# inherited fds that must not travel
+timeout 60 "$T/fdbin/satmail-local" -u $U2 -f x@y -d "$U2@h" < "$T/m1" > "$T/out" 2> "$T/err"; RC=$?
+exec 7<&- 8>&-
+eq p11.helper_ran "$RC $(cut -c1-10 "$T/out")" "75 temp 4.2.0"
+eq p11.helper_fds_0_1_2 "$(cat "$T/fds" 2> /dev/null)" "0 1 2 "
+
 # ---------------------------- P-08: satmail-mbox-create's interface
 mc() { "$CREATE" "$@" > "$T/out" 2> "$T/err"; RC=$?; }
 before=$(ls -a "$SPOOL"; ls -a "$T")
