@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -191,25 +192,9 @@ queue_drop_size(const struct queue_drop *d)
 }
 
 static bool
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
-static bool
 drop_flush(struct queue_drop *d, struct status *st)
 {
-	if (d->wlen && !write_all(d->fd, d->wbuf, d->wlen)) {
+	if (d->wlen && !io_write_all(d->fd, d->wbuf, d->wlen)) {
 		io_error(st, "write", d->tmppath);
 		return false;
 	}
@@ -232,7 +217,7 @@ queue_drop_envelope(struct queue_drop *d, struct envelope *e, struct status *st)
 	e->size = 0;
 	envelope_format(e, false, &out, &d->size_off);
 	d->env_len = (long long)out.len;
-	ok = write_all(d->fd, out.data, out.len);
+	ok = io_write_all(d->fd, out.data, out.len);
 	if (!ok)
 		io_error(st, "write", d->tmppath);
 	buf_clear(&out);
@@ -247,7 +232,7 @@ queue_drop_write(struct queue_drop *d, const void *p, size_t n, struct status *s
 		if (!drop_flush(d, st))
 			return false;
 		if (n >= sizeof d->wbuf) {
-			if (!write_all(d->fd, p, n)) {
+			if (!io_write_all(d->fd, p, n)) {
 				io_error(st, "write", d->tmppath);
 				return false;
 			}
@@ -441,7 +426,7 @@ queue_entry_update(struct queue *q, struct queue_entry *qe, struct status *st)
 		goto out;
 	qe->env.size = (long long)qe->st.st_size - qe->msg_offset;
 	envelope_format(&qe->env, false, &env, &size_off);
-	if (!write_all(d->fd, env.data, env.len)) {
+	if (!io_write_all(d->fd, env.data, env.len)) {
 		io_error(st, "write", d->tmppath);
 		goto out;
 	}

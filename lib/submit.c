@@ -19,6 +19,7 @@
 
 #include "addr.h"
 #include "envelope.h"
+#include "io.h"
 #include "log.h"
 #include "msg.h"
 #include "priv.h"
@@ -439,22 +440,6 @@ fail:
 	return false;
 }
 
-static bool
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 /* Reads one reply line from the helper (without the LF). */
 static bool
 read_reply(struct drop_pipe *dp, char *line, size_t size)
@@ -493,11 +478,11 @@ frame_flush(struct drop_pipe *dp)
 		/* finish a short write the plain way */
 		size_t done = (size_t)w;
 		if (done < (size_t)hn) {
-			if (!write_all(dp->to, hdr + done, (size_t)hn - done))
+			if (!io_write_all(dp->to, hdr + done, (size_t)hn - done))
 				w = -1;
 			done = (size_t)hn;
 		}
-		if (w >= 0 && !write_all(dp->to, dp->frame + (done - (size_t)hn),
+		if (w >= 0 && !io_write_all(dp->to, dp->frame + (done - (size_t)hn),
 		    dp->flen - (done - (size_t)hn)))
 			w = -1;
 	}
@@ -664,7 +649,7 @@ submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, 
 	if (o->body)
 		env.body = xstrdup(o->body);
 	envelope_format(&env, true, &out, NULL);
-	bool sent = write_all(dp.to, out.data, out.len);
+	bool sent = io_write_all(dp.to, out.data, out.len);
 	for (size_t i = 0; i < h.n && sent; i++)
 		if (!h.v[i].deleted)
 			sent = frame_put(&dp, h.v[i].text, h.v[i].len);
@@ -680,7 +665,7 @@ submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, 
 		    "message size exceeds message_size_limit (%lld bytes)", conf->message_size_limit);
 		goto out;
 	}
-	sent = sent && frame_flush(&dp) && write_all(dp.to, "E\n", 2);
+	sent = sent && frame_flush(&dp) && io_write_all(dp.to, "E\n", 2);
 	close(dp.to);
 	dp.to = -1;
 	if (read_reply(&dp, line, sizeof line) && strncmp(line, "ok ", 3) == 0 &&

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "log.h"
 
 #define PIPE_OUTPUT_MAX 1024	/* bytes of the command's output kept for a reason */
@@ -30,21 +31,6 @@ transport_from_line(const char *sender, time_t t, struct buf *out)
 	buf_printf(out, "From %s  %s\n", *sender ? sender : "MAILER-DAEMON", when);
 }
 
-static bool
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 /* The writer process: delivery headers, then the message. */
 static _Noreturn void
 feed(int out, const struct envelope *e, const struct rcpt *r, int msg_fd, long long off)
@@ -56,13 +42,13 @@ feed(int out, const struct envelope *e, const struct rcpt *r, int msg_fd, long l
 	if (r->orig)
 		buf_printf(&head, "X-Original-To: %s\n", r->orig);
 	buf_printf(&head, "Delivered-To: %s\n", r->orig ? r->orig : r->addr);
-	if (!write_all(out, head.data, head.len))
+	if (!io_write_all(out, head.data, head.len))
 		_exit(1);
 	for (;;) {
 		ssize_t n = pread(msg_fd, chunk, sizeof chunk, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || !write_all(out, chunk, (size_t)n))
+		if (n <= 0 || !io_write_all(out, chunk, (size_t)n))
 			_exit(n < 0);
 		off += n;
 	}
@@ -197,13 +183,13 @@ write_quoted(int fd, const char *p, size_t n, bool *at_bol)
 	size_t start = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (*at_bol && n - i >= 5 && memcmp(p + i, "From ", 5) == 0) {
-			if (!write_all(fd, p + start, i - start) || !write_all(fd, ">", 1))
+			if (!io_write_all(fd, p + start, i - start) || !io_write_all(fd, ">", 1))
 				return false;
 			start = i;
 		}
 		*at_bol = p[i] == '\n';
 	}
-	return write_all(fd, p + start, n - start);
+	return io_write_all(fd, p + start, n - start);
 }
 
 static int
@@ -227,7 +213,7 @@ append_file(const struct envelope *e, const struct rcpt *r, int msg_fd, long lon
 	if (r->orig)
 		buf_printf(&head, "X-Original-To: %s\n", r->orig);
 	buf_printf(&head, "Delivered-To: %s\n", r->orig ? r->orig : r->addr);
-	bool ok = write_all(fd, head.data, head.len);
+	bool ok = io_write_all(fd, head.data, head.len);
 	buf_clear(&head);
 	/* A chunk boundary may split "From ": carry up to 4 bytes over. */
 	char carry[8];
@@ -255,7 +241,7 @@ append_file(const struct envelope *e, const struct rcpt *r, int msg_fd, long lon
 	if (ok && nc)
 		ok = write_quoted(fd, carry, nc, &at_bol);
 	if (ok)
-		ok = write_all(fd, last_nl ? "\n" : "\n\n", last_nl ? 1 : 2) && fsync(fd) == 0;
+		ok = io_write_all(fd, last_nl ? "\n" : "\n\n", last_nl ? 1 : 2) && fsync(fd) == 0;
 	if (!ok)
 		(void)!ftruncate(fd, sb.st_size);
 	close(fd);
