@@ -75,27 +75,6 @@ usage(void)
 	exit(rc);
 }
 
-/* A Postfix time value ("5", "5s", "2m", "1h") in seconds; def when unset
- * or malformed (with a warning). */
-static unsigned
-conf_seconds(const struct conf *conf, const char *name, unsigned def)
-{
-	const char *v = conf_get(conf, name);
-	char *end;
-
-	if (v == NULL || *v == '\0')
-		return def;
-	errno = 0;
-	unsigned long n = strtoul(v, &end, 10);
-	unsigned long mul = *end == '\0' || strcmp(end, "s") == 0 ? 1 : strcmp(end, "m") == 0 ? 60 :
-	    strcmp(end, "h") == 0 ? 3600 : 0;
-	if (end == v || *v == '-' || errno || mul == 0 || n == 0 || n > 86400 / mul) {
-		log_warning("bad %s value \"%s\": using %u", name, v, def);
-		return def;
-	}
-	return (unsigned)(n * mul);
-}
-
 /* Runs satmail-mbox-create USER; returns its exit status (-1: no status). */
 static int
 mbox_create(const char *conf_path, const char *user)
@@ -212,9 +191,9 @@ main(int argc, char **argv)
 			.uid = pw->pw_uid, .gid = pw->pw_gid,
 			.sender = sender, .orig_rcpt = orig, .delivered_to = dto,
 			.msg_fd = 0, .msg_offset = offset,
-			.lock_attempts = conf_seconds(conf, "deliver_lock_attempts", LOCAL_LOCK_ATTEMPTS),
-			.lock_delay_ms = 1000 * conf_seconds(conf, "deliver_lock_delay", 1),
-			.stale_lock_s = conf_seconds(conf, "stale_lock_time", LOCAL_STALE_LOCK_S),
+			.lock_attempts = conf->deliver_lock_attempts,
+			.lock_delay_ms = 1000 * conf->deliver_lock_delay,
+			.stale_lock_s = conf->stale_lock_time,
 		};
 		enum local_result r = local_mbox_append(&m, &st);
 		if (r == LOCAL_NO_MAILBOX) {

@@ -417,6 +417,12 @@ cmd_run(const struct conf *conf, const char *only_id, const char *only_domain, b
 	int rc = 0;
 
 	status_init(&st);
+	/* satmail-mbox-create trusts the queue's group: make it our real
+	 * group too, so that the helpers we start can show it. */
+	if (priv_is_setid() && getuid() != 0 && setregid(getegid(), getegid()) < 0) {
+		log_fatal("cannot set the real group: %s", strerror(errno));
+		return EXIT_OSERR;
+	}
 	ctx.opts.root_run = getuid() == 0;
 	ctx.opts.now = time(NULL);
 	ctx.opts.ignore_retry_time = force;

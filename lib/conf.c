@@ -203,6 +203,9 @@ static const struct param param_table[] = {
 	PSTR(maillog_file, ""),
 	PSTR(mail_owner, "mail"),
 	PTIME(command_time_limit, "1000s", 's'),
+	PCOUNT(deliver_lock_attempts, "20"),
+	PTIME(deliver_lock_delay, "1s", 's'),
+	PTIME(stale_lock_time, "500s", 's'),
 
 	PSIZE(header_size_limit, "102400"),
 	PCOUNT(hopcount_limit, "50"),

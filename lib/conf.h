@@ -92,6 +92,9 @@ struct conf {
 	char *maillog_file;
 	char *mail_owner;
 	unsigned command_time_limit;	/* seconds an alias command may run */
+	unsigned deliver_lock_attempts;	/* mailbox dotlock/fcntl attempts */
+	unsigned deliver_lock_delay;	/* seconds between them */
+	unsigned stale_lock_time;	/* seconds after which a dotlock is stale */
 
 	/* Known beyond SPEC's table; Postfix names and defaults. */
 	long long header_size_limit;	/* bytes */
