@@ -72,7 +72,16 @@ _satmail_sendmail()
             -N) _satmail_notify "$cur" ""; return ;;
             -R) _satmail_reply -W 'full hdrs' -- "$cur"; return ;;
             -B) _satmail_reply -W '7BIT 8BITMIME' -- "$cur"; return ;;
-            -oA) _satmail_files "$cur"; return ;;
+            -oA)	# TYPE:FILE
+                if [[ $cur == *:* ]]; then
+                    local f
+                    COMPREPLY=()
+                    while IFS= read -r f; do COMPREPLY+=("${cur%%:*}:$f"); done \
+                        < <(compgen -f -- "${cur#*:}")
+                else
+                    _satmail_reply -W 'cdb: hash: btree: texthash:' -- "$cur"
+                fi
+                return ;;
             -[frFVohLXdOpe]) return ;;	# free text
         esac
     fi
@@ -84,13 +93,21 @@ _satmail_sendmail()
             return ;;
         newaliases)
             [[ $cur == -* || -z $cur ]] &&
-                _satmail_reply -W '-C -v' -- "$cur"
+                _satmail_reply -W '-oA -C -v' -- "$cur"
             return ;;
     esac
 
     if ((rcpt)) || [[ $cur != -* ]]; then
-        # Recipients: local user names; full addresses are typed.
-        [[ $cur == *@* ]] || _satmail_reply -u -- "$cur"
+        # Recipients: local user names (and, for -bv, alias names); full
+        # addresses are typed.
+        [[ $cur == *@* ]] && return
+        _satmail_reply -u -- "$cur"
+        if [[ " ${COMP_WORDS[*]} " == *" -bv "* && -r /etc/aliases ]]; then
+            local a
+            for a in $(awk -F: '/^[^#[:space:]]/ { print tolower($1) }' /etc/aliases); do
+                [[ $a == "$cur"* ]] && COMPREPLY+=("$a")
+            done
+        fi
         return
     fi
 
