@@ -3,6 +3,8 @@
  * back to the old size on any failure (see local.h for the contract). */
 #include "local.h"
 
+#include "io.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -150,24 +152,6 @@ sleep_ms(unsigned ms)
 		;
 }
 
-static bool
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = EIO;
-			return false;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 /* ---- dotlock ---- */
 
 /* Creates name in dirfd holding "PID\n".  Returns the open lock file, or
@@ -186,7 +170,7 @@ dotlock_create(int dirfd, const char *name)
 	if (fd >= 0) {
 		char proc[64];
 		snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-		if (write_all(fd, pid, (size_t)n) &&
+		if (io_write_all(fd, pid, (size_t)n) &&
 		    linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0)
 			return fd;
 		int e = errno;
@@ -201,7 +185,7 @@ dotlock_create(int dirfd, const char *name)
 #endif
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd >= 0)
-		(void)write_all(fd, pid, (size_t)n);	/* a pid-less lock still locks */
+		(void)io_write_all(fd, pid, (size_t)n);	/* a pid-less lock still locks */
 	return fd;
 }
 
@@ -560,7 +544,7 @@ local_mbox_append(const struct local_mbox *m, struct status *st)
 		local_quote_chunk(&q, chunk, (size_t)n, &out);
 		if (out.len >= LOCAL_CHUNK) {
 			dirty = true;
-			if (!write_all(fd, out.data, out.len)) {
+			if (!io_write_all(fd, out.data, out.len)) {
 				write_error(st, path.data, errno);
 				goto out;
 			}
@@ -573,7 +557,7 @@ local_mbox_append(const struct local_mbox *m, struct status *st)
 	}
 	local_quote_finish(&q, &out);
 	dirty = true;
-	if (!write_all(fd, out.data, out.len) || fsync(fd) < 0) {
+	if (!io_write_all(fd, out.data, out.len) || fsync(fd) < 0) {
 		write_error(st, path.data, errno);
 		goto out;
 	}

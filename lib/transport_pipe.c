@@ -16,19 +16,23 @@
 #include <unistd.h>
 
 #include "io.h"
+#include "local.h"
 #include "log.h"
 
 #define PIPE_OUTPUT_MAX 1024	/* bytes of the command's output kept for a reason */
 
-void
-transport_from_line(const char *sender, time_t t, struct buf *out)
+/* The delivery headers Postfix's local(8) puts before a message it hands
+ * to a command or file: From_, Return-Path, X-Original-To, Delivered-To. */
+static void
+delivery_headers(const struct envelope *e, const struct rcpt *r, struct buf *out)
 {
-	struct tm tm;
-	char when[32];
-	localtime_r(&t, &tm);
-	asctime_r(&tm, when);
-	when[24] = '\0';
-	buf_printf(out, "From %s  %s\n", *sender ? sender : "MAILER-DAEMON", when);
+	struct local_mbox h = {
+		.sender = envelope_sender(e),
+		.orig_rcpt = r->orig,
+		.delivered_to = r->orig ? r->orig : r->addr,
+		.now = time(NULL),
+	};
+	local_headers(out, &h);
 }
 
 /* The writer process: delivery headers, then the message. */
@@ -37,11 +41,7 @@ feed(int out, const struct envelope *e, const struct rcpt *r, int msg_fd, long l
 {
 	struct buf head = BUF_INIT;
 	char chunk[65536];
-	transport_from_line(envelope_sender(e), time(NULL), &head);
-	buf_printf(&head, "Return-Path: <%s>\n", envelope_sender(e));
-	if (r->orig)
-		buf_printf(&head, "X-Original-To: %s\n", r->orig);
-	buf_printf(&head, "Delivered-To: %s\n", r->orig ? r->orig : r->addr);
+	delivery_headers(e, r, &head);
 	if (!io_write_all(out, head.data, head.len))
 		_exit(1);
 	for (;;) {
@@ -175,23 +175,6 @@ out:
 	}
 }
 
-/* Writes the message with ">From " quoting; at_bol carries the line
- * state across chunks.  false on a write error. */
-static bool
-write_quoted(int fd, const char *p, size_t n, bool *at_bol)
-{
-	size_t start = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (*at_bol && n - i >= 5 && memcmp(p + i, "From ", 5) == 0) {
-			if (!io_write_all(fd, p + start, i - start) || !io_write_all(fd, ">", 1))
-				return false;
-			start = i;
-		}
-		*at_bol = p[i] == '\n';
-	}
-	return io_write_all(fd, p + start, n - start);
-}
-
 static int
 append_file(const struct envelope *e, const struct rcpt *r, int msg_fd, long long off)
 {
@@ -199,28 +182,21 @@ append_file(const struct envelope *e, const struct rcpt *r, int msg_fd, long lon
 	    0600);
 	struct stat sb;
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-	struct buf head = BUF_INIT;
+	struct buf out = BUF_INIT;
+	struct local_quote q;
 	char chunk[65536];
-	bool at_bol = true, last_nl = true;
 	if (fd < 0)
 		return errno == ENOENT || errno == EACCES ? 69 : 75;
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_nlink != 1)
 		return 69;
 	if (fcntl(fd, F_SETLKW, &fl) < 0 || fstat(fd, &sb) < 0)
 		return 75;
-	transport_from_line(envelope_sender(e), time(NULL), &head);
-	buf_printf(&head, "Return-Path: <%s>\n", envelope_sender(e));
-	if (r->orig)
-		buf_printf(&head, "X-Original-To: %s\n", r->orig);
-	buf_printf(&head, "Delivered-To: %s\n", r->orig ? r->orig : r->addr);
-	bool ok = io_write_all(fd, head.data, head.len);
-	buf_clear(&head);
-	/* A chunk boundary may split "From ": carry up to 4 bytes over. */
-	char carry[8];
-	size_t nc = 0;
-	while (ok) {
-		memcpy(chunk, carry, nc);
-		ssize_t n = pread(msg_fd, chunk + nc, sizeof chunk - nc, (off_t)off);
+	/* The mbox bytes are the mailbox writer's (local.h). */
+	delivery_headers(e, r, &out);
+	local_quote_init(&q);
+	bool ok = true;
+	for (;;) {
+		ssize_t n = pread(msg_fd, chunk, sizeof chunk, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -228,22 +204,18 @@ append_file(const struct envelope *e, const struct rcpt *r, int msg_fd, long lon
 		if (n <= 0)
 			break;
 		off += n;
-		size_t have = nc + (size_t)n, keep = 0;
-		/* Hold back a tail that could be the start of "From ". */
-		const char *nl = memrchr(chunk, '\n', have);
-		if (nl && (size_t)(chunk + have - nl - 1) < 5)
-			keep = (size_t)(chunk + have - nl - 1);
-		ok = write_quoted(fd, chunk, have - keep, &at_bol);
-		memcpy(carry, chunk + have - keep, keep);
-		nc = keep;
-		last_nl = chunk[have - 1] == '\n';
+		local_quote_chunk(&q, chunk, (size_t)n, &out);
+		if (!(ok = io_write_all(fd, out.data, out.len)))
+			break;
+		buf_reset(&out);
 	}
-	if (ok && nc)
-		ok = write_quoted(fd, carry, nc, &at_bol);
-	if (ok)
-		ok = io_write_all(fd, last_nl ? "\n" : "\n\n", last_nl ? 1 : 2) && fsync(fd) == 0;
+	if (ok) {
+		local_quote_finish(&q, &out);
+		ok = io_write_all(fd, out.data, out.len) && fsync(fd) == 0;
+	}
 	if (!ok)
 		(void)!ftruncate(fd, sb.st_size);
+	buf_clear(&out);
 	close(fd);
 	return ok ? 0 : 75;
 }

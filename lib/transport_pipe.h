@@ -20,9 +20,6 @@
 void transport_pipe_run(const struct conf *c, const struct envelope *e,
     const struct rcpt *r, int msg_fd, long long msg_offset, struct status *result);
 
-/* The "From SENDER  Www Mmm dd hh:mm:ss yyyy" line with its LF. */
-void transport_from_line(const char *sender, time_t t, struct buf *out);
-
 
 
 /* Alias "/file" recipients: appended in mbox format (From_ line, the
