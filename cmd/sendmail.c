@@ -537,9 +537,12 @@ main(int argc, char **argv)
 	case MODE_SUBMIT:
 		break;
 	case MODE_NEWALIASES:
-		return run_newaliases(conf, &o);
-	case MODE_VERIFY:
-		return run_verify(conf, &o);
+	case MODE_VERIFY: {
+		int mrc = o.mode == MODE_NEWALIASES ? run_newaliases(conf, &o) : run_verify(conf, &o);
+		conf_free(conf);
+		buf_clear(&why);
+		return mrc;
+	}
 	case MODE_SMTP:
 		die(EXIT_UNAVAILABLE, "%s", "-bs: SMTP on standard input is not available in this version of satmail");
 	case MODE_QUEUE_RUN:
