@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,8 +285,8 @@ parse_options(int argc, char **argv, struct options *o)
 	o->submit.nrcpt_args = (size_t)(argc - i);
 }
 
-/* argv for satmail-queue [-C FILE] VERB ... (strings stay owned by the
- * caller's options or are literals). */
+/* Starts argv for satmail-queue [-C FILE] (argv[0] = helper); argv keeps
+ * pointers into o, which lives as long as the program. */
 static int
 helper_argv(const struct options *o, char **argv, char *helper)
 {
@@ -293,7 +294,7 @@ helper_argv(const struct options *o, char **argv, char *helper)
 	argv[argc++] = helper;
 	if (o->config) {
 		argv[argc++] = (char *)"-C";
-		argv[argc++] = strdup(o->config);
+		argv[argc++] = (char *)(uintptr_t)o->config;	/* execv's argv is not const */
 	}
 	return argc;
 }
@@ -308,8 +309,10 @@ deliver_now(const struct options *o, const char *id, bool background)
 	char *helper = priv_helper_path("satmail-queue");
 	char *argv[8];
 	int argc = helper_argv(o, argv, helper);
+	char idcopy[32];
+	snprintf(idcopy, sizeof idcopy, "%s", id);
 	argv[argc++] = (char *)"deliver";
-	argv[argc++] = strdup(id);
+	argv[argc++] = idcopy;
 	argv[argc] = NULL;
 	fflush(NULL);
 	pid_t pid = fork();
@@ -351,7 +354,7 @@ run_queue(const struct options *o)
 		argv[argc++] = (char *)"-v";
 	if ((q[0] == 'I' || q[0] == 'R') && q[1]) {
 		argv[argc++] = q[0] == 'I' ? (char *)"-I" : (char *)"-R";
-		argv[argc++] = strdup(q + 1);
+		argv[argc++] = (char *)(uintptr_t)(q + 1);
 	}
 	argv[argc] = NULL;
 	fflush(stdout);
