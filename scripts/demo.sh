@@ -11,11 +11,19 @@ myhostname = demo.example.org
 myorigin = example.org
 delivery_mode = queue
 maillog_file = $D/maillog
+mydestination = demo.example.org, example.org, localhost
+mail_spool_directory = $D/spool
+alias_maps = cdb:$D/aliases
+alias_database = cdb:$D/aliases
 CF
+mkdir -p "$D/spool"
+me=$(id -un)
+printf 'postmaster: root\nops: %s\n' "$me" > "$D/aliases"
 export SATMAIL_CONFIG=$D/main.cf
 run() { printf '\n$ %s\n' "$*"; "$@"; }
 
 echo "satmail demo: private queue and config in $D"
+run "$B/newaliases"
 printf '\n$ printf '"'"'To: bob\\nSubject: hi\\n\\nhello\\n'"'"' | sendmail -t\n'
 printf 'To: bob\nSubject: hi\n\nhello\n' | "$B/sendmail" -t
 echo "exit status $?"
@@ -28,6 +36,11 @@ run "$B/mailq" -j
 entry=$(ls "$D/queue/queue" | head -n 1)
 printf '\n$ cat %s   # one queue entry: envelope records, empty line, message\n' "$D/queue/queue/$entry"
 cat "$D/queue/queue/$entry"
+run "$B/sendmail" -bv ops bob@example.com
+printf '\n$ echo "backup done" | sendmail -odi ops   # alias ops -> %s, delivered now\n' "$me"
+echo "backup done" | "$B/sendmail" -odi -F "Backup" ops
+printf '\n$ cat %s\n' "$D/spool/$me"
+cat "$D/spool/$me"
 printf '\n$ echo bad | sendmail "bad address@@"   # refused: nothing queued\n'
 echo bad | "$B/sendmail" 'bad address@@' || echo "exit status $?"
 printf '\n$ cat %s\n' "$D/maillog"
