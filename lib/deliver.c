@@ -177,10 +177,11 @@ out:
  * sender under the NOTIFY rules; a failed bounce (null sender) is
  * reported to postmaster instead, and one that was itself for postmaster
  * is dropped with a log line, so no bounce ever loops. */
-static void
+static bool
 queue_notice(const struct conf *c, struct queue *q, const struct queue_entry *qe,
     const bool *now, enum bounce_kind kind, char *id_out)
 {
+	bool ok = true;
 	const struct envelope *e = &qe->env;
 	struct bounce_rcpt *br = xcalloc(e->nrcpt, sizeof *br);
 	bool null_sender = *envelope_sender(e) == '\0';
@@ -218,13 +219,16 @@ queue_notice(const struct conf *c, struct queue *q, const struct queue_entry *qe
 			log_info("%s: %s notification: %s", e->id, null_sender ? "postmaster non-delivery" :
 			    kind == BOUNCE_SUCCESS ? "sender delivery status" : "sender non-delivery",
 			    id_out);
-		else
+		else {
 			log_warning("%s: cannot queue a delivery status notification: %s", e->id,
 			    buf_cstr(&st.text));
+			ok = false;
+		}
 		status_clear(&st);
 	}
 out:
 	free(br);
+	return ok;
 }
 
 bool
@@ -338,8 +342,14 @@ deliver_entry(const struct conf *c, struct queue *q, const char *id,
 		}
 		free(gres);
 	}
-	if (res->bounced > 0)
-		queue_notice(c, q, &qe, bounced_now, BOUNCE_FAILED, res->bounce_id);
+	/* A bounce that cannot be queued must not be lost: its recipients
+	 * stay pending, and the next run fails them (and bounces) again. */
+	if (res->bounced > 0 &&
+	    !queue_notice(c, q, &qe, bounced_now, BOUNCE_FAILED, res->bounce_id)) {
+		for (size_t i = 0; i < n; i++)
+			if (bounced_now[i])
+				e->rcpt[i].state = RCPT_PENDING;
+	}
 	if (res->sent > 0)
 		queue_notice(c, q, &qe, sent_now, BOUNCE_SUCCESS, res->success_id);
 	if (envelope_pending(e) == 0) {
