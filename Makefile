@@ -75,7 +75,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBA)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lcriterion
 
 unit: all $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 2; done
+	@set -e; export LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0; \
+	for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 2; done
 
 integration: all
 	@BUILD=$(BUILD) bash tests/integration/run.sh
