@@ -242,6 +242,7 @@ cmd_drop(const struct conf *conf)
 	env.attempts = 0;
 	env.next_retry = 0;
 	env.hold = false;
+	env.delay_warned = false;
 	for (size_t i = 0; i < env.nrcpt; i++) {
 		env.rcpt[i].state = RCPT_PENDING;
 		env.rcpt[i].dsn[0] = '\0';
@@ -394,8 +395,8 @@ run_one(void *vctx, const char *id)
 	ctx->unknown_user |= res.unknown_user;
 	/* A notification queued just now goes out in the same run (one
 	 * level: what it may cause waits for the next run). */
-	const char *notices[2] = { res.bounce_id, res.success_id };
-	for (int k = 0; k < 2; k++) {
+	const char *notices[3] = { res.bounce_id, res.success_id, res.delay_id };
+	for (int k = 0; k < 3; k++) {
 		struct deliver_result bres;
 		if (notices[k][0] && !deliver_entry(ctx->conf, ctx->q, notices[k], &ctx->opts, &bres, &st))
 			log_warning("%s", buf_cstr(&st.text));

@@ -21,11 +21,16 @@
 time_t
 deliver_next_retry(const struct conf *c, time_t arrival, time_t now)
 {
+	/* The wait is the message's age, so it roughly doubles from one
+	 * attempt to the next; the minimum is applied last so that a
+	 * configuration with maximal < minimal still never retries sooner
+	 * than minimal_backoff_time (and a clock that went backwards, a
+	 * negative age, waits the minimum). */
 	time_t age = now - arrival;
-	if (age < (time_t)c->minimal_backoff_time)
-		age = (time_t)c->minimal_backoff_time;
 	if (age > (time_t)c->maximal_backoff_time)
 		age = (time_t)c->maximal_backoff_time;
+	if (age < (time_t)c->minimal_backoff_time)
+		age = (time_t)c->minimal_backoff_time;
 	return now + age;
 }
 
@@ -69,7 +74,7 @@ now_seconds(void)
  * dsn=X.Y.Z, status=STATUS (TEXT) */
 static void
 log_delivery(const struct envelope *e, const struct rcpt *r, const char *relay,
-    double started, const struct status *st)
+    double started, const struct status *st, const char *word)
 {
 	struct buf line = BUF_INIT, d = BUF_INIT;
 	double now = now_seconds();
@@ -83,9 +88,9 @@ log_delivery(const struct envelope *e, const struct rcpt *r, const char *relay,
 	deliver_format_delay(started - arrival, &line);
 	buf_puts(&line, "/0/0/");
 	deliver_format_delay(now - started, &line);
-	buf_printf(&line, ", dsn=%s, status=%s (%s)", st->dsn,
-	    st->cls == STATUS_OK ? "sent" : st->cls == STATUS_TEMP ? "deferred" : "bounced",
-	    buf_cstr(&st->text));
+	if (word == NULL)
+		word = st->cls == STATUS_OK ? "sent" : st->cls == STATUS_TEMP ? "deferred" : "bounced";
+	buf_printf(&line, ", dsn=%s, status=%s (%s)", st->dsn, word, buf_cstr(&st->text));
 	log_info("%s", line.data);
 	buf_clear(&line);
 	buf_clear(&d);
@@ -217,7 +222,8 @@ queue_notice(const struct conf *c, struct queue *q, const struct queue_entry *qe
 		if (bounce_queue(c, q, kind, e, to, br, n, qe->fd, qe->msg_offset,
 		    qe->env.size, id_out, &st))
 			log_info("%s: %s notification: %s", e->id, null_sender ? "postmaster non-delivery" :
-			    kind == BOUNCE_SUCCESS ? "sender delivery status" : "sender non-delivery",
+			    kind == BOUNCE_SUCCESS ? "sender delivery status" :
+			    kind == BOUNCE_DELAYED ? "sender delay" : "sender non-delivery",
 			    id_out);
 		else {
 			log_warning("%s: cannot queue a delivery status notification: %s", e->id,
@@ -229,6 +235,55 @@ queue_notice(const struct conf *c, struct queue *q, const struct queue_entry *qe
 out:
 	free(br);
 	return ok;
+}
+
+/* Retry policy, after an attempt (POSTFIX-NOTES.md 8.4): when the
+ * message is older than maximal_queue_lifetime (bounce_queue_lifetime for
+ * a null-sender message), every recipient still pending fails with
+ * 4.4.7 "delivery time expired" and its last reason.  The caller returns
+ * those flagged in bounced_now[] in the one non-delivery notice of this
+ * attempt; a null-sender message is never returned (that would be a
+ * bounce to <>): its expired recipients are discarded with a log line.
+ * File and command recipients that this run could not try (not root)
+ * wait for a run that can. */
+static void
+expire_pending(const struct conf *c, struct envelope *e, const struct deliver_opts *o,
+    double started, bool *bounced_now, struct deliver_result *res)
+{
+	bool null_sender = *envelope_sender(e) == '\0';
+	int64_t lifetime = null_sender ? c->bounce_queue_lifetime : c->maximal_queue_lifetime;
+	size_t expired = 0;
+
+	/* 0 = a single attempt, even within the second of arrival. */
+	if (lifetime > 0 && (int64_t)o->now - e->arrival_sec <= lifetime)
+		return;
+	for (size_t i = 0; i < e->nrcpt; i++) {
+		struct rcpt *r = &e->rcpt[i];
+		if (r->state != RCPT_PENDING || (r->type != RCPT_ADDRESS && !o->root_run))
+			continue;
+		struct status st;
+		status_init(&st);
+		status_set(&st, STATUS_TEMP, "4.4.7", 0, "%s",
+		    r->reason && *r->reason ? r->reason : "delivery time expired");
+		log_delivery(e, r, "none", started, &st,
+		    null_sender ? "expired, discarded" : "expired, returned to sender");
+		buf_reset(&st.text);
+		buf_puts(&st.text, "delivery time expired");
+		if (r->reason && *r->reason)
+			buf_printf(&st.text, "; last failure: %s", r->reason);
+		free(r->reason);
+		r->reason = xstrdup(buf_cstr(&st.text));
+		snprintf(r->dsn, sizeof r->dsn, "%s", st.dsn);
+		r->state = RCPT_BOUNCED;
+		bounced_now[i] = !null_sender;
+		res->bounced++;
+		res->expired++;
+		expired++;
+		status_clear(&st);
+	}
+	if (expired > 0)
+		log_info("%s: from=<%s>, status=expired, %s", e->id, envelope_sender(e),
+		    null_sender ? "discarded" : "returned to sender");
 }
 
 bool
@@ -294,7 +349,7 @@ deliver_entry(const struct conf *c, struct queue *q, const char *id,
 			else
 				transport_file_run(c, e, &e->rcpt[i], qe.fd, qe.msg_offset, &results[i]);
 			log_delivery(e, &e->rcpt[i], e->rcpt[i].type == RCPT_COMMAND ? "local (command)" :
-			    "local (file)", started, &results[i]);
+			    "local (file)", started, &results[i], NULL);
 			bounced_now[i] = results[i].cls == STATUS_PERM;
 			sent_now[i] = results[i].cls == STATUS_OK;
 			record(&e->rcpt[i], &results[i], res);
@@ -334,7 +389,7 @@ deliver_entry(const struct conf *c, struct queue *q, const char *id,
 		for (size_t k = 0; k < g; k++) {
 			size_t idx = (size_t)(group[k] - e->rcpt);
 			log_delivery(e, group[k], routes[i].kind == ROUTE_LOCAL ? "local" : "none",
-			    started, &gres[k]);
+			    started, &gres[k], NULL);
 			bounced_now[idx] = gres[k].cls == STATUS_PERM;
 			sent_now[idx] = gres[k].cls == STATUS_OK;
 			record(group[k], &gres[k], res);
@@ -342,6 +397,8 @@ deliver_entry(const struct conf *c, struct queue *q, const char *id,
 		}
 		free(gres);
 	}
+	if (attempted && envelope_pending(e) > 0)
+		expire_pending(c, e, o, started, bounced_now, res);
 	/* A bounce that cannot be queued must not be lost: its recipients
 	 * stay pending, and the next run fails them (and bounces) again. */
 	if (res->bounced > 0 &&
@@ -352,6 +409,23 @@ deliver_entry(const struct conf *c, struct queue *q, const char *id,
 	}
 	if (res->sent > 0)
 		queue_notice(c, q, &qe, sent_now, BOUNCE_SUCCESS, res->success_id);
+	/* delay_warning_time: one "delayed mail" notice per message, ever.
+	 * The envelope records that it was queued (delay-warned), written
+	 * below with the rest of this attempt's results; a notice that could
+	 * not be queued is tried again after the next attempt.  As for
+	 * bounces, a crash between queueing the notice and that write is the
+	 * one window in which it could be sent twice.  An expired message
+	 * (even one whose bounce could not be queued yet) is past warning. */
+	if (attempted && res->expired == 0 && c->delay_warning_time > 0 && !e->delay_warned &&
+	    envelope_pending(e) > 0 &&
+	    (int64_t)o->now - e->arrival_sec > (int64_t)c->delay_warning_time) {
+		bool *pending = xcalloc(n, sizeof *pending);
+		for (size_t i = 0; i < n; i++)
+			pending[i] = e->rcpt[i].state == RCPT_PENDING;
+		if (queue_notice(c, q, &qe, pending, BOUNCE_DELAYED, res->delay_id))
+			e->delay_warned = true;
+		free(pending);
+	}
 	if (envelope_pending(e) == 0) {
 		if (!queue_entry_remove(q, &qe, st))
 			goto out;

@@ -249,6 +249,8 @@ envelope_format(const struct envelope *e, bool client_only, struct buf *out,
 		buf_printf(out, "next-retry: %" PRId64 "\n", e->next_retry);
 		if (e->hold)
 			buf_puts(out, "hold: yes\n");
+		if (e->delay_warned)
+			buf_puts(out, "delay-warned: yes\n");
 	}
 	/* The null sender is an empty value: "sender: " then the newline. */
 	put_record(out, "sender", e->sender ? e->sender : "");
@@ -528,6 +530,8 @@ envelope_parse(struct envelope *e, const char *text, size_t len, size_t *used,
 			e->next_retry = num;
 		} else if (KEY("hold")) {
 			e->hold = strcmp(s, "yes") == 0;
+		} else if (KEY("delay-warned")) {
+			e->delay_warned = strcmp(s, "yes") == 0;
 		} else if (KEY("sender")) {
 			if (!valid_address(s, true))
 				goto bad;

@@ -31,6 +31,8 @@
  *   attempts: N            delivery attempts so far
  *   next-retry: SEC        not before this time (0 = now)
  *   hold: yes              postsuper -h
+ *   delay-warned: yes      the one "delayed mail" notice (delay_warning_time)
+ *                          has been queued; never sent again (deliver.c)
  *   rcpt: addr=ADDR orig=ADDR notify=LIST state=STATE [dsn=X.Y.Z]
  *         [reason=TEXT] [owner=ADDR] [type=file|command target=TEXT]
  *       notify: "" (not given), "never", or a comma list of
@@ -91,6 +93,7 @@ struct envelope {
 	char *body;		/* "7bit", "8bitmime" or NULL */
 	bool smtputf8;
 	bool hold;
+	bool delay_warned;	/* the delay DSN has been queued */
 	unsigned attempts;
 	int64_t next_retry;
 	struct rcpt *rcpt;
@@ -112,8 +115,9 @@ const char *envelope_sender(const struct envelope *e);
 
 /* Appends the records (version line through the empty line) to out.
  * With client_only, the records the queue sets itself (id, arrival, uid,
- * size, attempts, next-retry, hold) are left out: that is the form sendmail
- * sends to `satmail-queue drop`.  The size record, when written, has
+ * size, attempts, next-retry, hold, delay-warned) are left out: that is
+ * the form sendmail sends to `satmail-queue drop`.  The size record, when
+ * written, has
  * ENVELOPE_SIZE_WIDTH digits; *size_off (if not NULL) receives the offset
  * of its first digit within out. */
 void envelope_format(const struct envelope *e, bool client_only,

@@ -67,6 +67,32 @@ else
 	say "$D$SYSCONFDIR/main.cf (sample)"
 fi
 
+# Periodic queue runs: a systemd timer and a cron file, both installed,
+# neither enabled (the administrator picks one).  The cron line is
+# installed commented out, since cron reads every file in /etc/cron.d; an
+# existing /etc/cron.d/satmail (perhaps enabled) is left alone.
+UNITDIR=$PREFIX/lib/systemd/system
+install -d "$D$UNITDIR"
+for u in satmail-queue.service satmail-queue.timer; do
+	sed "s|/usr/sbin/sendmail|$SBINDIR/sendmail|g" "etc/$u" > "$D$UNITDIR/$u.tmp"
+	chmod 0644 "$D$UNITDIR/$u.tmp"
+	mv -f "$D$UNITDIR/$u.tmp" "$D$UNITDIR/$u"
+	say "$D$UNITDIR/$u"
+done
+install -d "$D/etc/cron.d"
+if [ -e "$D/etc/cron.d/satmail" ]; then
+	say "$D/etc/cron.d/satmail exists: left as it is"
+else
+	sed -e "s|/usr/sbin/sendmail|$SBINDIR/sendmail|g" -e 's|^\([^#].*\)$|# \1|' \
+		etc/cron.d/satmail > "$D/etc/cron.d/satmail.tmp"
+	chmod 0644 "$D/etc/cron.d/satmail.tmp"
+	mv -f "$D/etc/cron.d/satmail.tmp" "$D/etc/cron.d/satmail"
+	say "$D/etc/cron.d/satmail (its line commented out)"
+fi
+echo "satmail: note: periodic queue runs are NOT enabled automatically; choose one:"
+echo "satmail:   systemctl enable --now satmail-queue.timer"
+echo "satmail:   or uncomment the line in /etc/cron.d/satmail"
+
 for page in man/*.[1-8]; do
 	[ -e "$page" ] || continue
 	sec=${page##*.}

@@ -59,6 +59,18 @@ done
 check install.libexec_path_compiled_in grep -qa '/usr/libexec/satmail' "$D/usr/sbin/sendmail"
 check install.sample_config "[" -f "$D/etc/satmail/main.cf" "]"
 check install.prints_what_it_did grep -q 'satmail-queue' "$T/install.out"
+# Periodic queue runs: shipped, not enabled, and the installer says so.
+for u in satmail-queue.service satmail-queue.timer; do
+	eq "install.unit.$u" "$(mode_of "$D/usr/lib/systemd/system/$u")" "644 root root"
+done
+check install.unit.execstart grep -qx 'ExecStart=/usr/sbin/sendmail -q' "$D/usr/lib/systemd/system/satmail-queue.service"
+check install.unit.timer_5min grep -qx 'OnUnitActiveSec=5min' "$D/usr/lib/systemd/system/satmail-queue.timer"
+check install.cron_file "[" -f "$D/etc/cron.d/satmail" "]"
+eq install.cron_not_enabled "$(grep -c '^[^#]' "$D/etc/cron.d/satmail" 2> /dev/null)" 0
+check install.cron_line_present grep -qx '# \*/5 \* \* \* \* root /usr/sbin/sendmail -q' "$D/etc/cron.d/satmail"
+check install.note_not_enabled grep -q 'NOT enabled automatically' "$T/install.out"
+check install.postsuper_man "[" -f "$D/usr/share/man/man1/postsuper.1" "]"
+check install.postsuper_completion "[" -f "$D/usr/share/bash-completion/completions/postsuper" "]"
 # A second install over the first keeps working (and keeps the modes).
 timeout 600 env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS -u SAN make -C "$ROOT" --no-print-directory install SAN=0 BUILD="$T/build" DESTDIR="$D" PREFIX=/usr \
     > "$T/install2.out" 2>&1

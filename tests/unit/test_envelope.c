@@ -175,6 +175,7 @@ assert_env_eq(const struct envelope *a, const struct envelope *b, bool client_on
 		cr_expect_eq(b->attempts, 0);
 		cr_expect_eq(b->next_retry, 0);
 		cr_expect_not(b->hold);
+		cr_expect_not(b->delay_warned);
 	} else {
 		cr_expect_str_eq(b->id, a->id);
 		cr_expect_eq(b->arrival_sec, a->arrival_sec);
@@ -184,6 +185,7 @@ assert_env_eq(const struct envelope *a, const struct envelope *b, bool client_on
 		cr_expect_eq(b->attempts, a->attempts);
 		cr_expect_eq(b->next_retry, a->next_retry);
 		cr_expect_eq(b->hold, a->hold);
+		cr_expect_eq(b->delay_warned, a->delay_warned);
 	}
 	cr_expect_str_eq(envelope_sender(b), envelope_sender(a));
 	cr_expect(str_eq(a->fullname, b->fullname), "fullname");
@@ -1060,4 +1062,31 @@ Test(envelope, state_names)
 	cr_expect_str_eq(envelope_state_name(RCPT_PENDING), "pending");
 	cr_expect_str_eq(envelope_state_name(RCPT_SENT), "sent");
 	cr_expect_str_eq(envelope_state_name(RCPT_BOUNCED), "bounced");
+}
+
+/* delay-warned (deliver.c's one delay notice) survives the full form and
+ * is never taken from a client. */
+Test(envelope, delay_warned_record)
+{
+	struct envelope a, b, c;
+	struct buf full = BUF_INIT, client = BUF_INIT, why = BUF_INIT;
+	envelope_init(&a);
+	envelope_init(&b);
+	envelope_init(&c);
+	cr_assert(envelope_add_rcpt(&a, "bob@example.org", NULL, 0));
+	a.delay_warned = true;
+	envelope_format(&a, false, &full, NULL);
+	cr_expect(strstr(buf_cstr(&full), "\ndelay-warned: yes\n") != NULL, "%s", buf_cstr(&full));
+	cr_assert(envelope_parse(&b, full.data, full.len, NULL, &why), "%s", buf_cstr(&why));
+	cr_expect(b.delay_warned);
+	envelope_format(&a, true, &client, NULL);
+	cr_expect(strstr(buf_cstr(&client), "delay-warned") == NULL);
+	cr_assert(envelope_parse(&c, client.data, client.len, NULL, &why), "%s", buf_cstr(&why));
+	cr_expect_not(c.delay_warned);
+	envelope_clear(&a);
+	envelope_clear(&b);
+	envelope_clear(&c);
+	buf_clear(&full);
+	buf_clear(&client);
+	buf_clear(&why);
 }
