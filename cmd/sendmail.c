@@ -18,6 +18,7 @@
 
 #include "addr.h"
 #include "aliases.h"
+#include "bs.h"
 #include "buf.h"
 #include "conf.h"
 #include "envelope.h"
@@ -329,6 +330,15 @@ deliver_now(const struct options *o, const char *id, bool background)
 			/* The session leader's child cannot get a terminal. */
 			if (fork() > 0)
 				_exit(0);
+		} else if (o->mode == MODE_SMTP) {
+			/* -bs: stdin and stdout carry the SMTP session. */
+			int nul = open("/dev/null", O_RDWR);
+			if (nul >= 0) {
+				(void)!dup2(nul, 0);
+				(void)!dup2(nul, 1);
+				if (nul > 2)
+					close(nul);
+			}
 		}
 		execv(helper, argv);
 		_exit(EXIT_UNAVAILABLE);
@@ -338,6 +348,24 @@ deliver_now(const struct options *o, const char *id, bool background)
 		;
 	free(helper);
 	return background ? 0 : WIFEXITED(ws) ? WEXITSTATUS(ws) : EXIT_TEMPFAIL;
+}
+
+/* -bs: starts delivery of each message the session queued. */
+struct bs_ctx {
+	const struct options *o;
+	int mode;
+};
+
+static void
+bs_queued(void *ctx, const char *id)
+{
+	const struct bs_ctx *bc = ctx;
+	/* The session goes on after each message: even foreground delivery
+	 * only delays the next reply, its outcome is the queue's job. */
+	if (bc->mode == DELIVERY_FOREGROUND)
+		(void)deliver_now(bc->o, id, false);
+	else if (bc->mode == DELIVERY_BACKGROUND)
+		(void)deliver_now(bc->o, id, true);
 }
 
 /* -q, -qIID, -qRsite: a queue run now (-q<interval> is ignored, as in
@@ -546,8 +574,19 @@ main(int argc, char **argv)
 		buf_clear(&why);
 		return mrc;
 	}
-	case MODE_SMTP:
-		die(EXIT_UNAVAILABLE, "%s", "-bs: SMTP on standard input is not available in this version of satmail");
+	case MODE_SMTP: {
+		struct bs_ctx bc = { &o, o.delivery >= 0 ? o.delivery : (int)conf->delivery_mode };
+		status_init(&st);
+		int src = 0;
+		if (!bs_run(conf, &o.submit, 0, 1, bs_queued, &bc, &st)) {
+			log_fatal("-bs: %s", buf_cstr(&st.text));
+			src = status_sysexit(&st);
+		}
+		status_clear(&st);
+		conf_free(conf);
+		buf_clear(&why);
+		return src;
+	}
 	case MODE_QUEUE_RUN:
 		return run_queue(&o);
 	}

@@ -23,6 +23,13 @@ msg_input_init(struct msg_input *in, int fd, bool dot_mode)
 }
 
 void
+msg_input_set_reader(struct msg_input *in, msg_read_fn fn, void *ctx)
+{
+	in->read_fn = fn;
+	in->read_ctx = ctx;
+}
+
+void
 msg_input_clear(struct msg_input *in)
 {
 	free(in->buf);
@@ -81,7 +88,9 @@ fill(struct msg_input *in, size_t want)
 			in->buf[in->len++] = '\r';
 			in->pending_cr = false;
 		}
-		ssize_t n = read(in->fd, in->buf + in->len, in->cap - in->len - 1);
+		ssize_t n = in->read_fn ?
+		    in->read_fn(in->read_ctx, in->buf + in->len, in->cap - in->len - 1) :
+		    read(in->fd, in->buf + in->len, in->cap - in->len - 1);
 		if (n < 0) {
 			if (held) {	/* still not known what follows it */
 				in->len--;

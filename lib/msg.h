@@ -13,6 +13,7 @@
 #define SATMAIL_MSG_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "buf.h"
@@ -21,8 +22,16 @@
 #define MSG_INPUT_CHUNK		65536
 #define MSG_MAX_HEADER_FIELDS	10000
 
+/* A byte source instead of read(2) on fd (sendmail -bs hands over the
+ * dot-unstuffed DATA this way): returns bytes stored (at most n), 0 at
+ * the end of the message, -1 with errno set on an error (the message is
+ * then refused). */
+typedef ssize_t (*msg_read_fn)(void *ctx, char *p, size_t n);
+
 struct msg_input {
 	int fd;
+	msg_read_fn read_fn;	/* NULL = read(2) on fd */
+	void *read_ctx;
 	char *buf;		/* normalised bytes (LF line ends) */
 	size_t pos, len, cap;
 	bool eof;		/* read(2) returned 0 */
@@ -49,6 +58,8 @@ struct msg_headers {
 
 void msg_input_init(struct msg_input *in, int fd, bool dot_mode);
 void msg_input_clear(struct msg_input *in);
+/* Reads through fn(ctx, ...) instead of fd from now on. */
+void msg_input_set_reader(struct msg_input *in, msg_read_fn fn, void *ctx);
 
 /* Reads the header section into h, up to and including the empty line
  * that ends it (which is consumed, not stored).  A line that is neither a

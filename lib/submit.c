@@ -146,6 +146,35 @@ args_to_recipients(const struct conf *conf, struct rewrite *rw, const struct sub
 	return ok;
 }
 
+/* -bs: the RCPT TO addresses, validated by the SMTP parser already. */
+static bool
+smtp_recipients(const struct conf *conf, struct rewrite *rw, const struct submit_opts *o,
+    struct envelope *env, struct status *st)
+{
+	struct buf a = BUF_INIT, canon = BUF_INIT, why = BUF_INIT;
+	bool ok = true;
+	for (size_t i = 0; i < o->nrcpts && ok; i++) {
+		struct addr ad;
+		buf_reset(&why);
+		if (!addr_parse_canonical(o->rcpts[i].addr, &ad, &why) || ad.local[0] == '\0') {
+			status_set(st, STATUS_PERM, "5.1.3", EXIT_DATAERR,
+			    "bad recipient address syntax: %s", buf_cstr(&why));
+			ok = false;
+		} else {
+			buf_reset(&a);
+			qualified(conf, &ad, &a);
+			ok = rewrite_canonical(rw, REWRITE_RECIPIENT, a.data, &canon, st) &&
+			    rewrite_expand(rw, canon.data, o->rcpts[i].orcpt ? o->rcpts[i].orcpt : a.data,
+			    o->rcpts[i].notify, env, NULL, st);
+		}
+		addr_clear(&ad);
+	}
+	buf_clear(&a);
+	buf_clear(&canon);
+	buf_clear(&why);
+	return ok;
+}
+
 bool
 submit_check_args(const struct conf *conf, const struct submit_opts *o, struct status *st)
 {
@@ -357,9 +386,12 @@ add_missing_headers(const struct conf *conf, const struct submit_opts *o,
 	}
 	/* The trace header goes on top, as Postfix's pickup puts it. */
 	buf_reset(&f);
-	buf_printf(&f, "Received: by %s (%s, from userid %ld)\n\tid %s; ", conf->myhostname,
+	buf_puts(&f, "Received: ");
+	if (o->helo)	/* validated by the SMTP parser: printable, no space */
+		buf_printf(&f, "from %s\n\t", o->helo);
+	buf_printf(&f, "by %s (%s, from userid %ld)\n\t%sid %s; ", conf->myhostname,
 	    conf_get(conf, "mail_name") ? conf_get(conf, "mail_name") : "satmail",
-	    (long)getuid(), id);
+	    (long)getuid(), o->helo ? (o->smtputf8 ? "with UTF8SMTP " : "with ESMTP ") : "", id);
 	msg_date(now, &f);
 	buf_putc(&f, '\n');
 	msg_headers_insert(h, 0, f.data, f.len);
@@ -592,8 +624,10 @@ submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, 
 	if (!submit_sender(conf, o->sender, &sender, st) ||
 	    !rewrite_canonical(rw, REWRITE_SENDER, sender.data, &canon, st))
 		goto out;
-	if (!args_to_recipients(conf, rw, o, &env, st))
+	if (!args_to_recipients(conf, rw, o, &env, st) || !smtp_recipients(conf, rw, o, &env, st))
 		goto out;
+	if (o->reader)
+		msg_input_set_reader(&in, o->reader, o->reader_ctx);
 	long long hlimit = 102400;
 	const char *hl = conf_get(conf, "header_size_limit");
 	if (hl && atoll(hl) > 0)
@@ -627,6 +661,8 @@ submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, 
 		env.envid = xstrdup(o->envid);
 	if (o->ret)
 		env.ret = xstrdup(o->ret);
+	if (o->smtputf8)
+		env.smtputf8 = true;
 	for (const unsigned char *p = (const unsigned char *)env.sender; *p; p++)
 		if (*p >= 0x80)
 			env.smtputf8 = true;

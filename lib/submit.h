@@ -13,7 +13,16 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "msg.h"
 #include "status.h"
+
+/* One recipient of an SMTP transaction (sendmail -bs), already validated:
+ * addr in canonical form (addr.h), orcpt a canonical address or NULL. */
+struct submit_rcpt {
+	const char *addr;
+	unsigned notify;		/* NOTIFY_* bits, 0 = not given */
+	const char *orcpt;
+};
 
 struct submit_opts {
 	const char *config_opt;		/* -C FILE, handed on to the helper */
@@ -27,6 +36,16 @@ struct submit_opts {
 	const char *ret;		/* -R: "full", "hdrs" or NULL */
 	const char *envid;		/* -V, or NULL */
 	const char *body;		/* -B: "7bit", "8bitmime" or NULL */
+	/* sendmail -bs: recipients from the SMTP envelope (added after any
+	 * rcpt_args), the client's HELO name for the Received header (NULL:
+	 * not SMTP), SMTPUTF8 given, and the message from reader instead of
+	 * in_fd (dot_mode should then be false: the reader ends the data). */
+	const struct submit_rcpt *rcpts;
+	size_t nrcpts;
+	const char *helo;
+	bool smtputf8;
+	msg_read_fn reader;
+	void *reader_ctx;
 };
 
 /* Validates the command-line recipients before any input is read, so a
@@ -34,7 +53,7 @@ struct submit_opts {
 bool submit_check_args(const struct conf *conf, const struct submit_opts *o,
     struct status *st);
 
-/* Submits the message read from in_fd.  On success copies the queue id
+/* Submits the message read from in_fd (or o->reader).  On success copies the queue id
  * to id (at least 32 bytes) and returns true; otherwise returns false with
  * st set (exit code via status_sysexit) and nothing queued. */
 bool submit_message(const struct conf *conf, const struct submit_opts *o,
