@@ -515,7 +515,7 @@ posix_flag(unsigned *opts, char c)
  * limit.  The scan follows the grammar only as far as these two numbers
  * need; syntax errors are left to regcomp(). */
 #define POSIX_MAX_NODES		20000
-#define POSIX_MAX_EMPTY_LOOPS	10
+#define POSIX_MAX_EMPTY_LOOPS	3
 #define POSIX_MAX_DEPTH		256
 
 static uint64_t

@@ -2,7 +2,8 @@
 # make fuzz: builds each tests/fuzz/fuzz_*.c with libFuzzer, ASan and UBSan
 # and runs it for FUZZ_SECONDS (default 30) on its corpus
 # (tests/fuzz/corpus/NAME/, kept in the repository; new finds are added
-# to a scratch copy only).  Any crash, leak or sanitizer report fails.
+# to a scratch copy only), with a fixed seed (FUZZ_SEED, default 1) so
+# that the short run in `make check` repeats what was run before.  Any crash, leak or sanitizer report fails.
 set -eu
 cd "$(dirname "$0")/../.."
 SECS=${FUZZ_SECONDS:-30}
@@ -24,7 +25,7 @@ for src in tests/fuzz/fuzz_*.c; do
 	work="$OUT/corpus-$name"
 	rm -rf "$work"; mkdir -p "$work"
 	[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
-	if ! "$OUT/$name" -max_total_time="$SECS" -max_len=4096 -timeout=10 \
+	if ! "$OUT/$name" -max_total_time="$SECS" -max_len=4096 -timeout=30 -seed="${FUZZ_SEED:-1}" \
 	    -rss_limit_mb=1024 -print_final_stats=1 "$work" > "$OUT/$name.log" 2>&1; then
 		tail -n 40 "$OUT/$name.log"
 		echo "FAIL $name"
