@@ -628,10 +628,8 @@ submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, 
 		goto out;
 	if (o->reader)
 		msg_input_set_reader(&in, o->reader, o->reader_ctx);
-	long long hlimit = 102400;
-	const char *hl = conf_get(conf, "header_size_limit");
-	if (hl && atoll(hl) > 0)
-		hlimit = atoll(hl);
+	/* 0 means the default, as the manual says. */
+	long long hlimit = conf->header_size_limit > 0 ? conf->header_size_limit : 102400;
 	if (!msg_read_headers(&in, &h, (size_t)hlimit, st))
 		goto out;
 	if (o->extract && !extract_recipients(conf, rw, o, &h, &env, st))
