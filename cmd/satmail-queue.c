@@ -4,7 +4,7 @@
  *   satmail-queue [-C FILE] drop      read an envelope + message from sendmail
  *   satmail-queue [-C FILE] list [-j] print the queue (mailq)
  *   satmail-queue [-C FILE] confirm ID  is ID durably queued? ("ok ID")
- *   satmail-queue [-C FILE] deliver ID  one delivery attempt now (sendmail -odi/-odb)
+ *   satmail-queue [-C FILE] deliver [-v] ID  one delivery attempt now (sendmail -odi/-odb)
  *   satmail-queue [-C FILE] run [-v] [-I ID] [-R DOMAIN]
  *                                     deliver every due entry (sendmail -q)
  *
@@ -64,7 +64,7 @@ drop_signal(int sig)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: satmail-queue [-C config] drop | list [-j] | confirm ID | deliver ID |\n"
+	fprintf(stderr, "usage: satmail-queue [-C config] drop | list [-j] | confirm ID | deliver [-v] ID |\n"
 	    "       run [-v] [-I ID] [-R domain]\n");
 	exit(EXIT_USAGE);
 }
@@ -419,8 +419,10 @@ cmd_run(const struct conf *conf, const char *only_id, const char *only_domain, b
 
 	status_init(&st);
 	/* satmail-mbox-create trusts the queue's group: make it our real
-	 * group too, so that the helpers we start can show it. */
-	if (priv_is_setid() && getuid() != 0 && setregid(getegid(), getegid()) < 0) {
+	 * group too, so that the helpers we start can show it.  The
+	 * invoker's group is kept as the saved group id: an SMTP worker
+	 * returns to it for good (priv_drop_worker). */
+	if (priv_is_setid() && getuid() != 0 && setresgid(getegid(), getegid(), getgid()) < 0) {
 		log_fatal("cannot set the real group: %s", strerror(errno));
 		return EXIT_OSERR;
 	}
@@ -561,16 +563,21 @@ main(int argc, char **argv)
 	int rc;
 	if (strcmp(argv[i], "drop") == 0 && i + 1 == argc) {
 		rc = cmd_drop(conf);
-	} else if (strcmp(argv[i], "deliver") == 0 && i + 2 == argc) {
+	} else if (strcmp(argv[i], "deliver") == 0 && (i + 2 == argc ||
+	    (i + 3 == argc && strcmp(argv[i + 1], "-v") == 0))) {
 		signal(SIGPIPE, SIG_IGN);
-		rc = cmd_run(conf, argv[i + 1], NULL, false, true);
+		if (i + 3 == argc)
+			log_set_verbose(1);
+		rc = cmd_run(conf, argv[argc - 1], NULL, false, true);
 	} else if (strcmp(argv[i], "run") == 0) {
 		const char *only_id = NULL, *only_domain = NULL;
 		bool verbose = false;
 		signal(SIGPIPE, SIG_IGN);
 		for (int k = i + 1; k < argc; k++) {
-			if (strcmp(argv[k], "-v") == 0)
+			if (strcmp(argv[k], "-v") == 0) {
 				verbose = true;
+				log_set_verbose(1);
+			}
 			else if (strcmp(argv[k], "-I") == 0 && k + 1 < argc)
 				only_id = argv[++k];
 			else if (strcmp(argv[k], "-R") == 0 && k + 1 < argc)

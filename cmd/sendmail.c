@@ -313,6 +313,8 @@ deliver_now(const struct options *o, const char *id, bool background)
 	char idcopy[32];
 	snprintf(idcopy, sizeof idcopy, "%s", id);
 	argv[argc++] = (char *)"deliver";
+	if (o->verbose && !background)
+		argv[argc++] = (char *)"-v";	/* the SMTP transcript on our stderr */
 	argv[argc++] = idcopy;
 	argv[argc] = NULL;
 	fflush(NULL);

@@ -16,6 +16,7 @@
 #include "router.h"
 #include "transport_local.h"
 #include "transport_pipe.h"
+#include "transport_smtp.h"
 #include "xalloc.h"
 
 time_t
@@ -301,6 +302,7 @@ deliver_entry(const struct conf *c, struct queue *q, const char *id,
 
 	memset(res, 0, sizeof *res);
 	(void)router_register(&transport_local);
+	(void)router_register(&transport_smtp);
 	int rc = queue_entry_open(q, id, true, &qe, &why);
 	if (rc == 2) {
 		res->busy = true;
@@ -372,6 +374,8 @@ deliver_entry(const struct conf *c, struct queue *q, const char *id,
 		}
 		attempted = true;
 		const struct transport *t = routes[i].transport ? router_transport(routes[i].transport) : NULL;
+		struct buf relay = BUF_INIT;
+		buf_set(&relay, routes[i].kind == ROUTE_LOCAL ? "local" : "none");
 		struct status *gres = xcalloc(g, sizeof *gres);
 		for (size_t k = 0; k < g; k++)
 			status_init(&gres[k]);
@@ -384,18 +388,19 @@ deliver_entry(const struct conf *c, struct queue *q, const char *id,
 				    "delivery by %s is not available in this version of satmail",
 				    routes[i].transport);
 		} else {
-			t->deliver(c, e, qe.fd, qe.msg_offset, buf_cstr(&routes[i].nexthop), group, g, gres);
+			t->deliver(c, e, qe.fd, qe.msg_offset, buf_cstr(&routes[i].nexthop), group, g, gres,
+			    &relay);
 		}
 		for (size_t k = 0; k < g; k++) {
 			size_t idx = (size_t)(group[k] - e->rcpt);
-			log_delivery(e, group[k], routes[i].kind == ROUTE_LOCAL ? "local" : "none",
-			    started, &gres[k], NULL);
+			log_delivery(e, group[k], buf_cstr(&relay), started, &gres[k], NULL);
 			bounced_now[idx] = gres[k].cls == STATUS_PERM;
 			sent_now[idx] = gres[k].cls == STATUS_OK;
 			record(group[k], &gres[k], res);
 			status_clear(&gres[k]);
 		}
 		free(gres);
+		buf_clear(&relay);
 	}
 	if (attempted && envelope_pending(e) > 0)
 		expire_pending(c, e, o, started, bounced_now, res);

@@ -39,6 +39,12 @@ log_program(void)
 	return log_prog;
 }
 
+int
+log_file_fd(void)
+{
+	return log_fd;
+}
+
 void
 log_set_file(const char *path)
 {

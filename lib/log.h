@@ -15,6 +15,9 @@ const char *log_program(void);
 /* path empty or NULL = syslog. */
 void log_set_file(const char *path);
 void log_set_stderr(bool on);
+/* The maillog_file descriptor, -1 when logging goes to syslog: a worker
+ * that closes its inherited descriptors keeps this one. */
+int log_file_fd(void);
 /* 0 = normal; 1 = -v; 2 = -vv (log_debug lines appear on stderr). */
 void log_set_verbose(int level);
 int log_verbose(void);

@@ -5,7 +5,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,4 +138,44 @@ priv_helper_path(const char *name)
 	char *p = xmalloc(n);
 	snprintf(p, n, "%s/%s", SATMAIL_LIBEXECDIR, name);
 	return p;
+}
+
+bool
+priv_drop_worker(const char *user, struct buf *why)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0) {
+		buf_printf(why, "cannot read the process ids: %s", strerror(errno));
+		return false;
+	}
+	if (ru == 0 || eu == 0 || su == 0) {
+		const struct passwd *pw = getpwnam(user && *user ? user : "nobody");
+		if (pw == NULL)
+			pw = getpwnam("nobody");
+		if (pw == NULL || pw->pw_uid == 0) {
+			buf_printf(why, "no unprivileged user to run as (%s)", user ? user : "nobody");
+			return false;
+		}
+		uid_t uid = pw->pw_uid;
+		gid_t gid = pw->pw_gid;
+		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+		    setresuid(uid, uid, uid) < 0) {
+			buf_printf(why, "cannot become %s: %s", pw->pw_name, strerror(errno));
+			return false;
+		}
+	} else if (rg != eg || eg != sg) {
+		if (setresgid(sg, sg, sg) < 0) {
+			buf_printf(why, "cannot drop the queue group: %s", strerror(errno));
+			return false;
+		}
+	}
+	/* Trust nothing: check that no id can be regained. */
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+	    ru != eu || eu != su || rg != eg || eg != sg || eu == 0) {
+		buf_puts(why, "privileges were not dropped");
+		return false;
+	}
+	return true;
 }

@@ -26,6 +26,17 @@ void priv_setid_startup(mode_t mask);
 /* True when the effective ids differ from the real ids. */
 bool priv_is_setid(void);
 
+/* Drops every privilege for good, in a worker about to resolve names or
+ * talk to the network (DESIGN.md): a process running as root becomes
+ * user (mail_owner; "nobody" when user does not exist) with no
+ * supplementary groups; a set-id process gives up its queue group for
+ * the invoker's group, which satmail-queue keeps as the saved group id
+ * (see cmd/satmail-queue.c); a process that holds nothing (the build
+ * tree) is left as it is.  Afterwards real, effective and saved ids are
+ * equal.  False with why when any step fails (the caller must not go
+ * on). */
+bool priv_drop_worker(const char *user, struct buf *why);
+
 /* Chooses the configuration file a program may read: the -C option
  * (opt, may be NULL) wins over SATMAIL_CONFIG (env, may be NULL).  A
  * set-id program honours either only when the real uid is root; for

@@ -39,12 +39,14 @@ void router_route(const struct conf *c, const char *addr, struct route *r);
 
 /* A transport delivers one message to a group of recipients that share a
  * nexthop.  It sets results[i] for rcpts[i]: OK (delivered), TEMP (stays
- * queued, text = reason shown by mailq) or PERM (bounces). */
+ * queued, text = reason shown by mailq) or PERM (bounces), and relay to
+ * what the log lines show after "relay=" ("local", "host[addr]:port",
+ * "none"). */
 struct transport {
 	const char *name;
 	void (*deliver)(const struct conf *c, const struct envelope *e, int msg_fd,
 	    long long msg_offset, const char *nexthop, struct rcpt **rcpts,
-	    size_t n, struct status *results);
+	    size_t n, struct status *results, struct buf *relay);
 };
 
 /* Registers a transport (static lifetime); false when the table is full

@@ -102,8 +102,9 @@ transport_run_helper(char *const argv[], int in_fd, struct status *result)
 
 static void
 local_deliver(const struct conf *c, const struct envelope *e, int msg_fd, long long msg_offset,
-    const char *nexthop, struct rcpt **rcpts, size_t n, struct status *results)
+    const char *nexthop, struct rcpt **rcpts, size_t n, struct status *results, struct buf *relay)
 {
+	buf_set(relay, "local");
 	char *helper = priv_helper_path("satmail-local");
 	char offset[32];
 	snprintf(offset, sizeof offset, "%lld", msg_offset);

@@ -4,6 +4,9 @@
 set -u
 : "${SATMAIL_BIN:?run through tests/integration/run.sh or set SATMAIL_BIN}"
 T=$(mktemp -d "${TMPDIR:-/tmp}/satmail-test.XXXXXX")
+# Run as root, the SMTP worker becomes mail_owner: it must be able to
+# reach files a test puts here (password commands, CA files).
+chmod 711 "$T"
 trap 'rm -rf "$T"' EXIT
 SM=$SATMAIL_BIN/sendmail
 MAILQ=$SATMAIL_BIN/mailq
