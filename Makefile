@@ -18,7 +18,7 @@ BUILD      ?= build
 SAN        ?= 0
 CHECK_FUZZ_SECONDS ?= 10
 
-PKGS    := libssl libcrypto ldns libcdb libgsasl libpcre2-8
+PKGS    := libssl libcrypto ldns libcdb libgsasl libpcre2-8 libidn2
 CC      ?= cc
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wcast-qual -Wpointer-arith -Wno-format-nonliteral

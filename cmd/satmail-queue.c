@@ -43,6 +43,7 @@
 #include "priv.h"
 #include "queue.h"
 #include "deliver.h"
+#include "router.h"
 #include "rewrite.h"
 #include "aliases.h"
 #include "status.h"
@@ -447,6 +448,7 @@ cmd_run(const struct conf *conf, const char *only_id, const char *only_domain, b
 		queue_scan(ctx.q, run_one, &ctx, &st);
 	rc = ctx.failures ? EXIT_TEMPFAIL : ctx.unknown_user ? EXIT_NOUSER : 0;
 out:
+	router_finish();	/* ends the SMTP worker and its cached connection */
 	queue_close(ctx.q);
 	status_clear(&st);
 	return rc;

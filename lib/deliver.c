@@ -183,6 +183,23 @@ out:
  * sender under the NOTIFY rules; a failed bounce (null sender) is
  * reported to postmaster instead, and one that was itself for postmaster
  * is dropped with a log line, so no bounce ever loops. */
+/* A reason in the SMTP client's "host H[A] said: REPLY (in reply to X
+ * command)" form yields the Remote-MTA host H and the server's REPLY. */
+static bool
+remote_reply(const char *reason, char **mta, char **diag)
+{
+	if (strncmp(reason, "host ", 5) != 0)
+		return false;
+	const char *lb = strchr(reason + 5, '[');
+	const char *said = strstr(reason, "] said: ");
+	const char *in_reply = said ? strstr(said, " (in reply to ") : NULL;
+	if (lb == NULL || said == NULL || lb > said || in_reply == NULL)
+		return false;
+	*mta = xstrndup(reason + 5, (size_t)(lb - reason - 5));
+	*diag = xstrndup(said + 8, (size_t)(in_reply - said - 8));
+	return true;
+}
+
 static bool
 queue_notice(const struct conf *c, struct queue *q, const struct queue_entry *qe,
     const bool *now, enum bounce_kind kind, char *id_out)
@@ -190,6 +207,7 @@ queue_notice(const struct conf *c, struct queue *q, const struct queue_entry *qe
 	bool ok = true;
 	const struct envelope *e = &qe->env;
 	struct bounce_rcpt *br = xcalloc(e->nrcpt, sizeof *br);
+	char **mta = xcalloc(e->nrcpt, sizeof *mta), **diag = xcalloc(e->nrcpt, sizeof *diag);
 	bool null_sender = *envelope_sender(e) == '\0';
 	size_t n = 0;
 	if (null_sender && kind != BOUNCE_FAILED)
@@ -203,6 +221,13 @@ queue_notice(const struct conf *c, struct queue *q, const struct queue_entry *qe
 		br[n].dsn = r->dsn;
 		br[n].diagnostic = r->reason ? r->reason :
 		    kind == BOUNCE_SUCCESS ? "delivered to mailbox" : "";
+		if (r->reason && remote_reply(r->reason, &mta[n], &diag[n])) {
+			/* The server's own words: Diagnostic-Code smtp; ... */
+			br[n].reason = r->reason;
+			br[n].diagnostic = diag[n];
+			br[n].remote = true;
+			br[n].remote_mta = mta[n];
+		}
 		n++;
 	}
 	const char *to = envelope_sender(e);
@@ -234,6 +259,12 @@ queue_notice(const struct conf *c, struct queue *q, const struct queue_entry *qe
 		status_clear(&st);
 	}
 out:
+	for (size_t i = 0; i < e->nrcpt; i++) {
+		free(mta[i]);
+		free(diag[i]);
+	}
+	free(mta);
+	free(diag);
 	free(br);
 	return ok;
 }

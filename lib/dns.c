@@ -894,8 +894,12 @@ addr_literal(const struct conf *c, const char *host, struct dns_addr **addrs, si
 {
 	struct addr_list l = { .n = 0 };
 	unsigned char raw[16];
-	int family = inet_pton(AF_INET, host, raw) == 1 ? AF_INET : AF_INET6;
+	int family = AF_INET;
 
+	if (inet_pton(AF_INET, host, raw) != 1) {
+		family = AF_INET6;
+		inet_pton(AF_INET6, host, raw);
+	}
 	if (!family_allowed(c, family)) {
 		not_found(st, host);
 		return false;

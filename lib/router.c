@@ -95,3 +95,11 @@ router_transport(const char *name)
 			return transports[i];
 	return NULL;
 }
+
+void
+router_finish(void)
+{
+	for (size_t i = 0; i < ROUTER_MAX_TRANSPORTS && transports[i]; i++)
+		if (transports[i]->finish)
+			transports[i]->finish();
+}

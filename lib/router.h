@@ -47,6 +47,9 @@ struct transport {
 	void (*deliver)(const struct conf *c, const struct envelope *e, int msg_fd,
 	    long long msg_offset, const char *nexthop, struct rcpt **rcpts,
 	    size_t n, struct status *results, struct buf *relay);
+	/* Optional: ends what the transport kept open across deliveries
+	 * (a worker, a cached connection); called by router_finish(). */
+	void (*finish)(void);
 };
 
 /* Registers a transport (static lifetime); false when the table is full
@@ -54,5 +57,7 @@ struct transport {
 bool router_register(const struct transport *t);
 /* The transport of that name, or NULL when none is registered. */
 const struct transport *router_transport(const char *name);
+/* Calls every registered transport's finish(): the end of a queue run. */
+void router_finish(void);
 
 #endif

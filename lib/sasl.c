@@ -306,13 +306,13 @@ quote_server_list(struct buf *why, const char *list)
 			buf_putc(why, ' ');
 		for (size_t i = 0; i < wl; i++) {
 			unsigned char c = (unsigned char)p[i];
+			if (why->len - start >= SASL_WHY_MAX) {
+				buf_puts(why, "...");
+				return;
+			}
 			buf_putc(why, c > 0x20 && c < 0x7f ? (c >= 'a' && c <= 'z' ? c - 32 : c) : '?');
 		}
 		p += wl;
-		if (why->len - start > SASL_WHY_MAX) {
-			buf_puts(why, " ...");
-			break;
-		}
 	}
 	if (why->len == start)
 		buf_puts(why, "nothing");

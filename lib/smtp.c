@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <idn2.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -160,7 +161,8 @@ enum outcome {
 };
 
 struct session {
-	const struct smtp_request *rq;
+	const struct conf *c;
+	const struct smtp_request *rq;	/* the message being sent (reset per message) */
 	struct status *results;
 	bool *settled;			/* per recipient: results[i] is final */
 	struct stream *s;
@@ -173,6 +175,7 @@ struct session {
 	long long size_limit;		/* 0 = none advertised */
 	struct buf auth_mechs;
 	bool tls;
+	bool broken;			/* the connection failed or timed out */
 	enum smtp_state state;
 	struct status err;		/* why the session gave up (OUT_NEXT) */
 };
@@ -215,7 +218,7 @@ static void
 enter(struct session *ss, enum smtp_state st)
 {
 	ss->state = st;
-	stream_set_timeout(ss->s, stage_timeout(ss->rq->c, st));
+	stream_set_timeout(ss->s, stage_timeout(ss->c, st));
 }
 
 /* The "while ..." phrase of a lost connection or a timeout. */
@@ -243,6 +246,7 @@ while_doing(enum smtp_state st)
 static void
 io_error(struct session *ss, const struct status *st)
 {
+	ss->broken = true;
 	const char *t = buf_cstr(&st->text);
 	if (strstr(t, "timed out"))
 		status_set(&ss->err, STATUS_TEMP, "4.4.2", 0, "conversation with %s timed out while %s",
@@ -406,7 +410,7 @@ connect_addr(struct session *ss, const struct dns_addr *a)
 			goto fail;
 		}
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		int ms = ss->rq->c->smtp_connect_timeout ? (int)ss->rq->c->smtp_connect_timeout * 1000 : -1;
+		int ms = ss->c->smtp_connect_timeout ? (int)ss->c->smtp_connect_timeout * 1000 : -1;
 		int rc;
 		while ((rc = poll(&pfd, 1, ms)) < 0 && errno == EINTR)
 			;
@@ -487,7 +491,7 @@ static bool
 hello(struct session *ss, bool *helo)
 {
 	struct reply r;
-	const struct conf *c = ss->rq->c;
+	const struct conf *c = ss->c;
 	const char *name = c->smtp_helo_name && *c->smtp_helo_name ? c->smtp_helo_name : c->myhostname;
 	bool ok = false;
 
@@ -577,7 +581,7 @@ out:
 static bool
 authenticate(struct session *ss, const struct sasl_creds *cr)
 {
-	const struct conf *c = ss->rq->c;
+	const struct conf *c = ss->c;
 	struct buf why = BUF_INIT, resp = BUF_INIT, cb = BUF_INIT;
 	struct sasl_client *sc = NULL;
 	struct reply r;
@@ -736,6 +740,7 @@ send_body(struct session *ss)
 		if (n < 0) {
 			status_set(&ss->err, STATUS_TEMP, "4.3.0", 0, "cannot read the queue entry: %s",
 			    strerror(errno));
+			ss->broken = true;	/* mid-DATA: closing is the only way out */
 			goto out;
 		}
 		if (n == 0)
@@ -939,7 +944,7 @@ out:
 
 /* PERM refusals decided from the EHLO reply before MAIL. */
 static bool
-precheck(struct session *ss, const size_t *idx, size_t n, bool helo)
+precheck(struct session *ss, const size_t *idx, size_t n)
 {
 	const struct envelope *e = ss->rq->e;
 	struct status st;
@@ -954,7 +959,6 @@ precheck(struct session *ss, const size_t *idx, size_t n, bool helo)
 	else if (e->body && strcmp(e->body, "8bitmime") == 0 && !(ss->caps & CAP_8BITMIME))
 		log_warning("%s: host %s does not announce 8BITMIME; sending the 8-bit message as is",
 		    e->id, ss->hostaddr);
-	(void)helo;
 	bool refused = st.cls == STATUS_PERM;
 	if (refused)
 		settle(ss, idx, n, &st);
@@ -971,114 +975,72 @@ struct attempt {
 	const struct smtp_dest *dest;	/* the next-hop destination being tried */
 };
 
-/* One session with one address.  plain = TLS is not to be tried (the
- * retry after a failed opportunistic handshake). */
+/* Ends a session politely: QUIT unless the connection is broken or in
+ * the middle of a message.  Accepts NULL. */
+static void
+session_quit(struct session *ss)
+{
+	struct reply r;
+	if (ss == NULL || ss->s == NULL || ss->broken)
+		return;
+	reply_init(&r);
+	struct status keep;
+	status_init(&keep);
+	status_copy(&keep, &ss->err);
+	enter(ss, SMTP_QUIT);
+	if (keep.cls != STATUS_OK)
+		stream_set_timeout(ss->s, 5);	/* after a refusal the answer does not matter */
+	if (command(ss, false, "QUIT") && flush(ss))
+		(void)read_reply(ss, &r);
+	status_copy(&ss->err, &keep);
+	status_clear(&keep);
+	reply_clear(&r);
+}
+
+/* Accepts NULL. */
+static void
+session_free(struct session *ss)
+{
+	if (ss == NULL)
+		return;
+	stream_free(ss->s);
+	buf_clear(&ss->auth_mechs);
+	status_clear(&ss->err);
+	free(ss);
+}
+
+/* Sends the message on an open session: the PERM prechecks, then
+ * transactions until every recipient is settled.  *reusable tells
+ * whether the session may carry another message. */
 static enum outcome
-session_run(struct attempt *at, const char *host, const struct dns_addr *a, unsigned port,
-    bool plain, struct status *err)
+send_message(struct session *ss, struct attempt *at, bool *reusable)
 {
 	const struct smtp_request *rq = at->rq;
-	const struct conf *c = rq->c;
-	struct session ss;
-	struct reply r;
-	enum outcome out = OUT_NEXT;
-	enum conf_tls_level level = c->smtp_tls_security_level;
-	bool wrapper = c->smtp_tls_wrappermode == 1 || (c->smtp_tls_wrappermode < 0 && port == 465);
-	bool helo = false, required;
-	size_t *idx = xcalloc(rq->n, sizeof *idx), *again = xcalloc(rq->n, sizeof *again);
+	size_t *idx = xcalloc(rq->n ? rq->n : 1, sizeof *idx);
+	size_t *again = xcalloc(rq->n ? rq->n : 1, sizeof *again);
 	size_t n = 0, nagain = 0;
+	enum outcome out = OUT_DONE;
 
-	memset(&ss, 0, sizeof ss);
-	reply_init(&r);
-	status_init(&ss.err);
-	ss.rq = rq;
-	ss.results = at->results;
-	ss.settled = at->settled;
-	ss.port = port;
-	snprintf(ss.host, sizeof ss.host, "%s", host);
-	snprintf(ss.addr, sizeof ss.addr, "%s", a->text);
-	snprintf(ss.hostaddr, sizeof ss.hostaddr, "%s[%s]", host, a->text);
-	snprintf(ss.label, sizeof ss.label, "%s[%s]:%u", host, a->text, port);
-	if (level == TLS_LEVEL_DANE)
-		level = TLS_LEVEL_MAY;	/* TLSA checks: not yet; opportunistic meanwhile */
-	required = level >= TLS_LEVEL_ENCRYPT;
-	if (plain)
-		level = TLS_LEVEL_NONE;
-
-	ss.state = SMTP_CONNECT;
-	int fd = connect_addr(&ss, a);
-	if (fd < 0)
-		goto out;
-	buf_set(at->relay, ss.label);
-	ss.s = stream_new(fd, ss.label);
-	if (wrapper) {
-		struct tls_info info;
-		struct status st;
-		status_init(&st);
-		enter(&ss, SMTP_GREETING);
-		bool ok = stream_start_tls(ss.s, at->tc, host, level == TLS_LEVEL_NONE ?
-		    TLS_LEVEL_ENCRYPT : level, &info, &st);
-		if (!ok)
-			status_set(&ss.err, STATUS_TEMP, st.dsn[0] ? st.dsn : "4.7.5", 0,
-			    "TLS handshake with %s failed: %s", ss.label, buf_cstr(&st.text));
-		status_clear(&st);
-		if (!ok)
-			goto out;
-		ss.tls = true;
-		struct buf line = BUF_INIT;
-		tls_info_format(&info, ss.label, &line);
-		log_info("%s", buf_cstr(&line));
-		buf_clear(&line);
-	}
-	enter(&ss, SMTP_GREETING);
-	if (!read_reply(&ss, &r))
-		goto out;
-	if (r.code / 100 != 2) {
-		status_set(&ss.err, STATUS_TEMP, r.dsn, 0, "host %s refused to talk to me: %s",
-		    ss.hostaddr, buf_cstr(&r.text));
-		ss.err.dsn[0] = '4';
-		goto quit;
-	}
-	if (!hello(&ss, &helo))
-		goto quit;
-	if (!ss.tls && level != TLS_LEVEL_NONE) {
-		if (ss.caps & CAP_STARTTLS) {
-			enum outcome t = starttls(&ss, at->tc, level);
-			if (t == OUT_PLAIN) {
-				out = OUT_PLAIN;
-				goto out;
-			}
-			if (t == OUT_NEXT)
-				goto out;
-			if (ss.tls && !hello(&ss, &helo))
-				goto quit;
-		}
-		if (!ss.tls && required) {
-			status_set(&ss.err, STATUS_TEMP, "4.7.4", 0,
-			    "TLS is required, but was not offered by host %s", ss.hostaddr);
-			goto quit;
-		}
-	}
-	if (c->smtp_sasl_auth_enable && rq->creds && (ss.caps & CAP_AUTH)) {
-		const struct sasl_creds *cr = rq->creds(rq->creds_ctx, at->dest->host, at->dest->port);
-		if (cr && !authenticate(&ss, cr))
-			goto quit;
-	}
+	*reusable = false;
+	ss->rq = rq;
+	ss->results = at->results;
+	ss->settled = at->settled;
 	for (size_t i = 0; i < rq->n; i++)
 		if (!at->settled[i])
 			idx[n++] = i;
-	if (!precheck(&ss, idx, n, helo)) {
-		out = OUT_DONE;
-		goto quit;
+	if (!precheck(ss, idx, n)) {
+		*reusable = true;
+		goto out;
 	}
 	for (int txn = 0; n > 0; txn++) {
 		bool conn_ok;
 		if (txn >= SMTP_MAX_TXN) {
-			status_set(&ss.err, STATUS_TEMP, "4.5.3", 0, "too many transactions for one message");
-			settle(&ss, idx, n, &ss.err);
+			status_set(&ss->err, STATUS_TEMP, "4.5.3", 0, "too many transactions for one message");
+			settle(ss, idx, n, &ss->err);
 			break;
 		}
-		out = transaction(&ss, idx, n, again, &nagain, &conn_ok);
+		out = transaction(ss, idx, n, again, &nagain, &conn_ok);
+		*reusable = out == OUT_DONE && conn_ok;
 		if (out != OUT_DONE || !conn_ok)
 			break;
 		if (nagain == n) {
@@ -1087,42 +1049,219 @@ session_run(struct attempt *at, const char *host, const struct dns_addr *a, unsi
 			status_init(&st);
 			status_set(&st, STATUS_TEMP, "4.5.3", 0,
 			    "host %s said: 452 too many recipients (in reply to RCPT TO command)",
-			    ss.hostaddr);
-			settle(&ss, again, nagain, &st);
+			    ss->hostaddr);
+			settle(ss, again, nagain, &st);
 			status_clear(&st);
 			break;
 		}
 		memcpy(idx, again, nagain * sizeof *idx);
 		n = nagain;
 	}
-quit:
-	if (ss.s && ss.err.cls == STATUS_OK && out != OUT_NEXT) {
-		enter(&ss, SMTP_QUIT);
-		if (command(&ss, false, "QUIT") && flush(&ss))
-			(void)read_reply(&ss, &r);
-	} else if (ss.s && ss.state != SMTP_DOT && ss.state != SMTP_BODY && ss.err.cls != STATUS_OK &&
-	    strstr(buf_cstr(&ss.err.text), "lost connection") == NULL &&
-	    strstr(buf_cstr(&ss.err.text), "timed out") == NULL) {
-		/* A polite QUIT after a refusal; its outcome does not matter. */
-		struct status keep;
-		status_init(&keep);
-		status_copy(&keep, &ss.err);
-		enter(&ss, SMTP_QUIT);
-		stream_set_timeout(ss.s, 5);
-		if (command(&ss, false, "QUIT") && flush(&ss))
-			(void)read_reply(&ss, &r);
-		status_copy(&ss.err, &keep);
-		status_clear(&keep);
-	}
 out:
-	if (out != OUT_DONE && ss.err.cls != STATUS_OK)
-		status_copy(err, &ss.err);
-	stream_free(ss.s);
-	buf_clear(&ss.auth_mechs);
-	status_clear(&ss.err);
-	reply_clear(&r);
 	free(idx);
 	free(again);
+	return out;
+}
+
+struct smtp_cache;
+static void cache_put(struct smtp_cache *cache, struct session *ss, const char *nexthop);
+
+/* One session with one address->  plain = TLS is not to be tried (the
+ * retry after a failed opportunistic handshake). */
+static enum outcome
+session_run(struct attempt *at, const char *host, const struct dns_addr *a, unsigned port,
+    bool plain, struct status *err)
+{
+	const struct smtp_request *rq = at->rq;
+	const struct conf *c = rq->c;
+	struct session *ss = xcalloc(1, sizeof *ss);
+	struct reply r;
+	enum outcome out = OUT_NEXT;
+	enum conf_tls_level level = c->smtp_tls_security_level;
+	bool wrapper = c->smtp_tls_wrappermode == 1 || (c->smtp_tls_wrappermode < 0 && port == 465);
+	bool helo = false, required, reusable = false;
+
+	reply_init(&r);
+	status_init(&ss->err);
+	ss->c = c;
+	ss->rq = rq;
+	ss->results = at->results;
+	ss->settled = at->settled;
+	ss->port = port;
+	snprintf(ss->host, sizeof ss->host, "%s", host);
+	snprintf(ss->addr, sizeof ss->addr, "%s", a->text);
+	snprintf(ss->hostaddr, sizeof ss->hostaddr, "%s[%s]", host, a->text);
+	snprintf(ss->label, sizeof ss->label, "%s[%s]:%u", host, a->text, port);
+	if (level == TLS_LEVEL_DANE)
+		level = TLS_LEVEL_MAY;	/* TLSA checks: not yet; opportunistic meanwhile */
+	required = level >= TLS_LEVEL_ENCRYPT;
+	if (plain)
+		level = TLS_LEVEL_NONE;
+
+	ss->state = SMTP_CONNECT;
+	int fd = connect_addr(ss, a);
+	if (fd < 0)
+		goto out;
+	buf_set(at->relay, ss->label);
+	ss->s = stream_new(fd, ss->label);
+	if (wrapper) {
+		struct tls_info info;
+		struct status st;
+		status_init(&st);
+		enter(ss, SMTP_GREETING);
+		bool ok = stream_start_tls(ss->s, at->tc, host, level == TLS_LEVEL_NONE ?
+		    TLS_LEVEL_ENCRYPT : level, &info, &st);
+		if (!ok)
+			status_set(&ss->err, STATUS_TEMP, st.dsn[0] ? st.dsn : "4.7.5", 0,
+			    "TLS handshake with %s failed: %s", ss->label, buf_cstr(&st.text));
+		status_clear(&st);
+		if (!ok)
+			goto out;
+		ss->tls = true;
+		struct buf line = BUF_INIT;
+		tls_info_format(&info, ss->label, &line);
+		log_info("%s", buf_cstr(&line));
+		buf_clear(&line);
+	}
+	enter(ss, SMTP_GREETING);
+	if (!read_reply(ss, &r))
+		goto out;
+	if (r.code / 100 != 2) {
+		status_set(&ss->err, STATUS_TEMP, r.dsn, 0, "host %s refused to talk to me: %s",
+		    ss->hostaddr, buf_cstr(&r.text));
+		ss->err.dsn[0] = '4';
+		goto quit;
+	}
+	if (!hello(ss, &helo))
+		goto quit;
+	if (!ss->tls && level != TLS_LEVEL_NONE) {
+		if (ss->caps & CAP_STARTTLS) {
+			enum outcome t = starttls(ss, at->tc, level);
+			if (t == OUT_PLAIN) {
+				out = OUT_PLAIN;
+				goto out;
+			}
+			if (t == OUT_NEXT)
+				goto out;
+			if (ss->tls && !hello(ss, &helo))
+				goto quit;
+		}
+		if (!ss->tls && required) {
+			status_set(&ss->err, STATUS_TEMP, "4.7.4", 0,
+			    "TLS is required, but was not offered by host %s", ss->hostaddr);
+			goto quit;
+		}
+	}
+	if (c->smtp_sasl_auth_enable && rq->creds && (ss->caps & CAP_AUTH)) {
+		const struct sasl_creds *cr = rq->creds(rq->creds_ctx, at->dest->host, at->dest->port);
+		if (cr && !authenticate(ss, cr))
+			goto quit;
+	}
+	out = send_message(ss, at, &reusable);
+	if (out == OUT_DONE && reusable && rq->cache) {
+		cache_put(rq->cache, ss, rq->nexthop);
+		ss = NULL;
+		goto out;
+	}
+quit:
+	session_quit(ss);
+out:
+	if (ss && out != OUT_DONE && ss->err.cls != STATUS_OK)
+		status_copy(err, &ss->err);
+	reply_clear(&r);
+	session_free(ss);
+	return out;
+}
+
+/* ---- connection reuse ---- */
+
+struct smtp_cache {
+	struct session *ss;	/* an idle session, or NULL */
+	char *nexthop;		/* the next hop it serves */
+	unsigned uses;		/* messages it has carried */
+	unsigned max_uses;
+};
+
+struct smtp_cache *
+smtp_cache_new(unsigned max_uses)
+{
+	struct smtp_cache *cache = xcalloc(1, sizeof *cache);
+	cache->max_uses = max_uses ? max_uses : 1;
+	return cache;
+}
+
+static void
+cache_drop(struct smtp_cache *cache)
+{
+	session_quit(cache->ss);
+	session_free(cache->ss);
+	cache->ss = NULL;
+	free(cache->nexthop);
+	cache->nexthop = NULL;
+	cache->uses = 0;
+}
+
+struct smtp_cache *
+smtp_cache_free(struct smtp_cache *cache)
+{
+	if (cache) {
+		cache_drop(cache);
+		free(cache);
+	}
+	return NULL;
+}
+
+/* Keeps ss (after a message it carried) for the next message to nexthop;
+ * a session past its use limit, or one for another next hop, ends. */
+static void
+cache_put(struct smtp_cache *cache, struct session *ss, const char *nexthop)
+{
+	if (cache->ss != ss) {
+		cache_drop(cache);
+		cache->ss = ss;
+		cache->nexthop = xstrdup(nexthop);
+	}
+	ss->rq = NULL;
+	ss->results = NULL;
+	ss->settled = NULL;
+	if (++cache->uses >= cache->max_uses)
+		cache_drop(cache);
+}
+
+/* Sends the message on the cached session when it serves this next hop:
+ * RSET first (the server may have closed an idle connection).  OUT_NEXT
+ * when there was no usable session and nothing was settled. */
+static enum outcome
+cache_send(struct attempt *at)
+{
+	struct smtp_cache *cache = at->rq->cache;
+	struct session *ss = cache ? cache->ss : NULL;
+	struct reply r;
+	enum outcome out = OUT_NEXT;
+	bool reusable = false;
+
+	if (ss == NULL)
+		return OUT_NEXT;
+	if (strcmp(cache->nexthop, at->rq->nexthop) != 0) {
+		cache_drop(cache);
+		return OUT_NEXT;
+	}
+	reply_init(&r);
+	status_clear(&ss->err);
+	ss->rq = at->rq;
+	enter(ss, SMTP_RSET);
+	if (!command(ss, false, "RSET") || !flush(ss) || !read_reply(ss, &r) || r.code / 100 != 2) {
+		cache_drop(cache);
+		goto out;
+	}
+	buf_set(at->relay, ss->label);
+	out = send_message(ss, at, &reusable);
+	if (out == OUT_DONE && reusable)
+		cache_put(cache, ss, at->rq->nexthop);
+	else
+		cache_drop(cache);
+out:
+	reply_clear(&r);
 	return out;
 }
 
@@ -1165,6 +1304,30 @@ smtp_parse_dest(const char *w, size_t n, unsigned default_port, struct smtp_dest
 	/* "IPv6:" literal prefix of RFC 5321 address literals */
 	if (!d->mx && strncasecmp(d->host, "ipv6:", 5) == 0)
 		memmove(d->host, d->host + 5, strlen(d->host + 5) + 1);
+	return true;
+}
+
+/* An internationalised domain name becomes its A-label form for DNS and
+ * TLS name checks (SECURITY.md B-14); ASCII names pass unchanged.  False
+ * with st (PERM 5.1.2) when the name is not valid IDNA2008. */
+static bool
+a_label(char *host, size_t size, struct status *st)
+{
+	bool ascii = true;
+	for (const char *p = host; *p; p++)
+		ascii &= (unsigned char)*p < 0x80;
+	if (ascii)
+		return true;
+	char *out = NULL;
+	int rc = idn2_to_ascii_8z(host, &out, IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK || strlen(out) >= size) {
+		status_set(st, STATUS_PERM, "5.1.2", 0, "bad international domain name: %s",
+		    idn2_strerror(rc));
+		free(out);
+		return false;
+	}
+	snprintf(host, size, "%s", out);
+	free(out);
 	return true;
 }
 
@@ -1225,6 +1388,7 @@ smtp_deliver(const struct smtp_request *rq, struct status *results, struct buf *
 		perm_only = false;
 		goto finish;
 	}
+	done = cache_send(&at) == OUT_DONE;
 	const char *p = rq->nexthop;
 	while (*p && !done) {
 		size_t skip = strspn(p, ", \t"), n;
@@ -1241,6 +1405,10 @@ smtp_deliver(const struct smtp_request *rq, struct status *results, struct buf *
 		}
 		p += n;
 		at.dest = &d;
+		if (!a_label(d.host, sizeof d.host, &st)) {
+			status_copy(&err, &st);
+			continue;
+		}
 		if (!d.mx) {
 			done = try_host(&at, res, d.host, d.port, &err, &perm_only);
 			continue;

@@ -76,9 +76,19 @@ struct smtp_request {
 	struct rcpt **rcpts;		/* the recipients to deliver */
 	size_t n;
 	struct tls_client *tc;		/* built by the caller; NULL only with level none */
+	struct smtp_cache *cache;	/* connection reuse across messages; may be NULL */
 	smtp_creds_fn creds;		/* may be NULL */
 	void *creds_ctx;
 };
+
+/* Connection reuse (queue runs): after a message, a healthy session is
+ * kept in the cache instead of ending with QUIT; the next message for the
+ * same next hop starts with RSET on it (a failed RSET means a fresh
+ * connection).  A session carries at most max_uses messages.
+ * smtp_cache_free() ends a kept session with QUIT. */
+struct smtp_cache;
+struct smtp_cache *smtp_cache_new(unsigned max_uses);
+struct smtp_cache *smtp_cache_free(struct smtp_cache *cache);
 
 /* Delivers the message to rq->rcpts[0..n).  results[i] (initialised by
  * the caller) gets the outcome of rcpts[i]; relay gets the "host[addr]:port"

@@ -606,18 +606,16 @@ fill_info(const struct stream *s, bool have_name, struct tls_info *info)
 static void
 set_handshake_error(struct stream *s, int ret, struct status *st)
 {
-	int e = SSL_get_error(s->ssl, ret);
 	unsigned long code = ERR_peek_last_error();
 	const char *why = code ? ERR_reason_error_string(code) : NULL;
 
+	if (SSL_get_error(s->ssl, ret) == SSL_ERROR_SYSCALL)
+		log_debug("TLS handshake with %s: %s", s->label, strerror(errno));
 	if (s->enforce && s->verify_error != X509_V_OK)
 		status_set(st, STATUS_TEMP, "4.7.5", 0, "server certificate not verified: %s",
 		    X509_verify_cert_error_string(s->verify_error));
 	else if (why)
 		status_set(st, STATUS_TEMP, "4.7.5", 0, "TLS handshake failed: %s", why);
-	else if (e == SSL_ERROR_SYSCALL && errno != 0 && !s->bio_eof)
-		status_set(st, STATUS_TEMP, "4.7.5", 0, "TLS handshake failed: %s with %s",
-		    strerror(errno), s->label);
 	else
 		status_set(st, STATUS_TEMP, "4.7.5", 0, "TLS handshake failed: lost connection with %s",
 		    s->label);

@@ -146,4 +146,4 @@ local_deliver(const struct conf *c, const struct envelope *e, int msg_fd, long l
 	free(helper);
 }
 
-const struct transport transport_local = { "local", local_deliver };
+const struct transport transport_local = { "local", local_deliver, NULL };

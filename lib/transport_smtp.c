@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,6 +133,113 @@ close_all_but(int *keep, size_t n)
 	(void)close_range(from, ~0U, 0);
 }
 
+/* Reads from sock into in until it holds a whole job; *fd gets a
+ * descriptor that came with it.  Returns 1 for a job (its payload is
+ * in[*start .. *start + *len)), 0 at the end of the stream, -1 when the
+ * stream is malformed. */
+static int
+read_job(int sock, struct buf *in, int *fd, size_t *start, size_t *len)
+{
+	buf_reset(in);
+	for (;;) {
+		const char *nl = in->len ? memchr(in->data, '\n', in->len) : NULL;
+		if (nl) {
+			char *end;
+			if (in->len < 5 || memcmp(in->data, "job ", 4) != 0)
+				return -1;
+			unsigned long long n = strtoull(in->data + 4, &end, 10);
+			if (end != nl || n > ENVELOPE_MAX_BYTES + 65536)
+				return -1;
+			*start = (size_t)(nl - in->data) + 1;
+			*len = (size_t)n;
+			if (in->len >= *start + *len)
+				return in->len == *start + *len ? 1 : -1;
+		}
+		char chunk[65536];
+		union {
+			struct cmsghdr h;
+			char space[CMSG_SPACE(sizeof(int))];
+		} ctl;
+		struct iovec iov = { chunk, sizeof chunk };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl,
+			.msg_controllen = sizeof ctl };
+		ssize_t r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r == 0 && in->len == 0 ? 0 : -1;
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+				int got;
+				memcpy(&got, CMSG_DATA(cm), sizeof got);
+				if (*fd >= 0)
+					close(*fd);
+				*fd = got;
+			}
+		}
+		buf_append(in, chunk, (size_t)r);
+	}
+}
+
+/* Parses the "nexthop" and "cred" lines of a job; *used = bytes taken. */
+static bool
+parse_job_head(const char *p, size_t n, struct buf *nexthop, struct creds_table *t, size_t *used)
+{
+	size_t pos = 0;
+	while (pos < n) {
+		const char *line = p + pos;
+		const char *nl = memchr(line, '\n', n - pos);
+		if (nl == NULL)
+			return false;
+		size_t len = (size_t)(nl - line);
+		if (len > 8 && memcmp(line, "nexthop ", 8) == 0) {
+			buf_reset(nexthop);
+			if (!envelope_unescape(nexthop, line + 8, len - 8))
+				return false;
+		} else if (len > 5 && memcmp(line, "cred ", 5) == 0) {
+			/* cred HOST PORT USER SECRET */
+			const char *f[4];
+			size_t fl[4], k = 0;
+			const char *q = line + 5, *end = nl;
+			while (k < 4 && q <= end) {
+				const char *sp = k < 3 ? memchr(q, ' ', (size_t)(end - q)) : end;
+				if (sp == NULL)
+					return false;
+				f[k] = q;
+				fl[k] = (size_t)(sp - q);
+				k++;
+				q = sp + 1;
+			}
+			if (k != 4)
+				return false;
+			struct cred_entry ce;
+			struct buf host = BUF_INIT;
+			memset(&ce, 0, sizeof ce);
+			sasl_creds_init(&ce.cr);
+			bool ok = envelope_unescape(&host, f[0], fl[0]) && host.len < sizeof ce.dest.host &&
+			    envelope_unescape(&ce.cr.user, f[2], fl[2]) &&
+			    envelope_unescape(&ce.cr.secret, f[3], fl[3]);
+			ce.dest.port = (unsigned)strtoul(f[1], NULL, 10);
+			if (ok) {
+				snprintf(ce.dest.host, sizeof ce.dest.host, "%s", buf_cstr(&host));
+				ce.found = true;
+				t->v = xreallocarray(t->v, t->n + 1, sizeof *t->v);
+				t->v[t->n++] = ce;
+			} else {
+				sasl_creds_clear(&ce.cr);
+			}
+			buf_clear(&host);
+			if (!ok)
+				return false;
+		} else {
+			break;	/* the envelope starts */
+		}
+		pos += len + 1;
+	}
+	*used = pos;
+	return true;
+}
+
 static void
 report_line(struct buf *out, const char *key, const char *value)
 {
@@ -140,28 +248,184 @@ report_line(struct buf *out, const char *key, const char *value)
 	buf_putc(out, '\n');
 }
 
-_Noreturn static void
-worker(const struct smtp_request *rq, int report_fd)
+/* Runs one job: smtp_deliver() on the cached connection. */
+static bool
+run_job(const struct conf *c, struct tls_client *tc, struct smtp_cache *cache,
+    const char *p, size_t n, int msg_fd, struct buf *out)
 {
-	struct status *results = xcalloc(rq->n, sizeof *results);
-	struct buf relay = BUF_INIT, out = BUF_INIT, why = BUF_INIT;
+	struct creds_table creds = { .c = c };
+	struct buf nexthop = BUF_INIT, why = BUF_INIT, relay = BUF_INIT;
+	struct envelope e;
+	size_t used = 0, envlen = 0;
+	bool ok = false;
 
-	for (size_t i = 0; i < rq->n; i++)
+	envelope_init(&e);
+	if (!parse_job_head(p, n, &nexthop, &creds, &used) ||
+	    !envelope_parse(&e, p + used, n - used, &envlen, &why) || nexthop.len == 0 ||
+	    msg_fd < 0) {
+		log_warning("SMTP worker: malformed job: %s", buf_cstr(&why));
+		goto out;
+	}
+	creds.e = &e;
+	struct rcpt **rcpts = xcalloc(e.nrcpt ? e.nrcpt : 1, sizeof *rcpts);
+	struct status *results = xcalloc(e.nrcpt ? e.nrcpt : 1, sizeof *results);
+	for (size_t i = 0; i < e.nrcpt; i++) {
+		rcpts[i] = &e.rcpt[i];
 		status_init(&results[i]);
-	if (!priv_drop_worker(rq->c->mail_owner, &why)) {
+	}
+	struct smtp_request rq = { .c = c, .nexthop = buf_cstr(&nexthop), .e = &e,
+		.msg_fd = msg_fd, .msg_offset = lseek(msg_fd, 0, SEEK_CUR), .rcpts = rcpts, .n = e.nrcpt, .tc = tc,
+		.cache = cache, .creds = c->smtp_sasl_auth_enable ? creds_lookup : NULL,
+		.creds_ctx = &creds };
+	smtp_deliver(&rq, results, &relay);
+	report_line(out, "relay", buf_cstr(&relay));
+	for (size_t i = 0; i < e.nrcpt; i++) {
+		static const char *const words[] = { "ok", "temp", "perm" };
+		buf_printf(out, "rcpt %zu %s %s ", i, words[results[i].cls], results[i].dsn);
+		envelope_escape(out, buf_cstr(&results[i].text));
+		buf_putc(out, '\n');
+		status_clear(&results[i]);
+	}
+	buf_puts(out, "end\n");
+	free(rcpts);
+	free(results);
+	ok = true;
+out:
+	creds_free(&creds);
+	envelope_clear(&e);
+	buf_clear(&nexthop);
+	buf_clear(&why);
+	buf_clear(&relay);
+	return ok;
+}
+
+_Noreturn static void
+worker_main(const struct conf *c, struct tls_client *tc, int sock)
+{
+	struct buf why = BUF_INIT, in = BUF_INIT, out = BUF_INIT;
+	struct smtp_cache *cache = smtp_cache_new(TRANSPORT_SMTP_REUSE_LIMIT);
+	int rc = 0;
+
+	if (!priv_drop_worker(c->mail_owner, &why)) {
 		log_warning("SMTP worker: %s", buf_cstr(&why));
 		_exit(EXIT_SOFTWARE);
 	}
-	smtp_deliver(rq, results, &relay);
-	report_line(&out, "relay", buf_cstr(&relay));
-	for (size_t i = 0; i < rq->n; i++) {
-		static const char *const words[] = { "ok", "temp", "perm" };
-		buf_printf(&out, "rcpt %zu %s %s ", i, words[results[i].cls], results[i].dsn);
-		envelope_escape(&out, buf_cstr(&results[i].text));
-		buf_putc(&out, '\n');
+	for (;;) {
+		int fd = -1;
+		size_t start, len;
+		int r = read_job(sock, &in, &fd, &start, &len);
+		if (r <= 0) {
+			rc = r < 0 ? EXIT_SOFTWARE : 0;
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		buf_reset(&out);
+		/* The message starts where the entry's envelope ends: the
+		 * offset travels as the descriptor's file position. */
+		bool ok = run_job(c, tc, cache, in.data + start, len, fd, &out);
+		if (fd >= 0)
+			close(fd);
+		if (!ok || !io_write_all(sock, out.data, out.len)) {
+			rc = EXIT_SOFTWARE;
+			break;
+		}
 	}
-	buf_puts(&out, "end\n");
-	_exit(io_write_all(report_fd, out.data, out.len) ? 0 : EXIT_IOERR);
+	smtp_cache_free(cache);	/* QUIT */
+	_exit(rc);
+}
+
+/* ---- parent: the worker's life ---- */
+
+static struct {
+	pid_t pid;
+	int sock;
+	struct tls_client *tc;
+	bool tc_built;
+} worker = { -1, -1, NULL, false };
+
+static void
+worker_stop(bool kill_it)
+{
+	if (worker.sock >= 0)
+		close(worker.sock);
+	worker.sock = -1;
+	if (worker.pid > 0) {
+		if (kill_it)
+			kill(worker.pid, SIGKILL);
+		while (waitpid(worker.pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	worker.pid = -1;
+}
+
+static bool
+worker_start(const struct conf *c, const char *nexthop, struct status *st)
+{
+	int sv[2];
+
+	/* Trust anchors and the client key are read here, before the
+	 * worker gives up the rights to read them. */
+	if (!worker.tc_built) {
+		bool port465 = c->smtp_tcp_port == 465 || strstr(nexthop, ":465") != NULL;
+		if (c->smtp_tls_security_level != TLS_LEVEL_NONE || c->smtp_tls_wrappermode == 1 ||
+		    (c->smtp_tls_wrappermode < 0 && port465)) {
+			worker.tc = tls_client_new(c, st);
+			if (worker.tc == NULL)
+				return false;
+		}
+		worker.tc_built = true;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		status_set(st, STATUS_TEMP, "4.3.0", 0, "cannot start the SMTP worker: %s", strerror(errno));
+		return false;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		status_set(st, STATUS_TEMP, "4.3.0", 0, "cannot start the SMTP worker: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return false;
+	}
+	if (pid == 0) {
+		/* The queue entries, their locks and the queue directories
+		 * stay with the parent. */
+		int keep[2] = { sv[1], log_file_fd() };
+		close_all_but(keep, 2);
+		worker_main(c, worker.tc, sv[1]);
+	}
+	close(sv[1]);
+	worker.sock = sv[0];
+	worker.pid = pid;
+	return true;
+}
+
+/* Sends one job with the message descriptor attached. */
+static bool
+send_job(const struct buf *job, int fd)
+{
+	char head[64];
+	int hl = snprintf(head, sizeof head, "job %zu\n", job->len);
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = { head, (size_t)hl };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl,
+		.msg_controllen = sizeof ctl };
+	memset(&ctl, 0, sizeof ctl);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	ssize_t r;
+	while ((r = sendmsg(worker.sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	if (r != hl)
+		return false;
+	return io_write_all(worker.sock, job->data, job->len);
 }
 
 /* ---- parent: reading the report ---- */
@@ -225,16 +489,17 @@ parse_rcpt(const char *s, size_t n, bool *seen, struct status *results, size_t n
 	return ok;
 }
 
-/* Reads the whole report (bounded) and applies what checks out.  Returns
- * true when it ended with "end". */
+/* Reads one report (up to its "end" line, bounded) and applies what
+ * checks out.  True when it was complete. */
 static bool
 read_report(int fd, struct status *results, bool *seen, size_t n, struct buf *relay)
 {
 	struct buf in = BUF_INIT;
 	char chunk[8192];
 	bool complete = false;
+	size_t pos = 0;
 
-	for (;;) {
+	while (!complete) {
 		ssize_t r = read(fd, chunk, sizeof chunk);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -242,34 +507,61 @@ read_report(int fd, struct status *results, bool *seen, size_t n, struct buf *re
 			break;
 		if (in.len + (size_t)r > TRANSPORT_SMTP_MAX_REPORT) {
 			log_warning("SMTP worker report too long; ignored");
-			goto out;
+			break;
 		}
 		buf_append(&in, chunk, (size_t)r);
-	}
-	for (size_t pos = 0; pos < in.len && !complete;) {
-		const char *line = in.data + pos;
-		const char *nl = memchr(line, '\n', in.len - pos);
-		if (nl == NULL)
-			break;	/* an unterminated last line is not believed */
-		size_t len = (size_t)(nl - line);
-		pos += len + 1;
-		if (len == 3 && memcmp(line, "end", 3) == 0) {
-			complete = true;
-		} else if (len > 6 && memcmp(line, "relay ", 6) == 0) {
-			struct buf v = BUF_INIT;
-			if (envelope_unescape(&v, line + 6, len - 6))
-				buf_set(relay, buf_cstr(&v));
-			buf_clear(&v);
-		} else if (len > 5 && memcmp(line, "rcpt ", 5) == 0 &&
-		    parse_rcpt(line + 5, len - 5, seen, results, n)) {
-			;
-		} else {
-			log_warning("SMTP worker sent a malformed report line; ignored");
+		for (;;) {
+			const char *line = in.data + pos;
+			const char *nl = memchr(line, '\n', in.len - pos);
+			if (nl == NULL)
+				break;	/* an unterminated line is not believed yet */
+			size_t len = (size_t)(nl - line);
+			pos += len + 1;
+			if (len == 3 && memcmp(line, "end", 3) == 0) {
+				complete = pos == in.len;	/* nothing may follow */
+				break;
+			} else if (len > 6 && memcmp(line, "relay ", 6) == 0) {
+				struct buf v = BUF_INIT;
+				if (envelope_unescape(&v, line + 6, len - 6))
+					buf_set(relay, buf_cstr(&v));
+				buf_clear(&v);
+			} else if (!(len > 5 && memcmp(line, "rcpt ", 5) == 0 &&
+			    parse_rcpt(line + 5, len - 5, seen, results, n))) {
+				log_warning("SMTP worker sent a malformed report line; ignored");
+			}
 		}
 	}
-out:
 	buf_clear(&in);
 	return complete;
+}
+
+/* The job text for the recipients rcpts[0..n) of e. */
+static void
+format_job(const struct envelope *e, const char *nexthop, struct rcpt **rcpts, size_t n,
+    const struct creds_table *creds, struct buf *job)
+{
+	struct envelope sub = *e;
+	struct rcpt *list = xcalloc(n ? n : 1, sizeof *list);
+	for (size_t i = 0; i < n; i++)
+		list[i] = *rcpts[i];	/* shallow: borrowed for the formatting */
+	sub.rcpt = list;
+	sub.nrcpt = n;
+	sub.rcpt_cap = n;
+	report_line(job, "nexthop", nexthop);
+	for (size_t i = 0; i < creds->n; i++) {
+		const struct cred_entry *ce = &creds->v[i];
+		if (!ce->found)
+			continue;
+		buf_puts(job, "cred ");
+		envelope_escape(job, ce->dest.host);
+		buf_printf(job, " %u ", ce->dest.port);
+		envelope_escape(job, buf_cstr(&ce->cr.user));
+		buf_putc(job, ' ');
+		envelope_escape(job, buf_cstr(&ce->cr.secret));
+		buf_putc(job, '\n');
+	}
+	envelope_format(&sub, false, job, NULL);
+	free(list);
 }
 
 static void
@@ -279,83 +571,56 @@ smtp_transport_deliver(const struct conf *c, const struct envelope *e, int msg_f
 {
 	struct creds_table creds = { .c = c, .e = e };
 	struct status st;
-	struct tls_client *tc = NULL;
-	int pipefd[2] = { -1, -1 }, ro = -1;
+	struct buf job = BUF_INIT;
+	int ro = -1;
 	bool *seen = xcalloc(n ? n : 1, sizeof *seen);
-	pid_t pid = -1;
 
 	status_init(&st);
 	buf_set(relay, "none");
 	if (c->smtp_sasl_auth_enable && !creds_load(&creds, nexthop, &st))
 		goto fail;
-	/* Trust anchors and the client key are read here: the key file may
-	 * be readable by the queue's group only. */
-	if (c->smtp_tls_security_level != TLS_LEVEL_NONE || c->smtp_tls_wrappermode == 1 ||
-	    (c->smtp_tls_wrappermode < 0 && strstr(nexthop, ":465"))) {
-		tc = tls_client_new(c, &st);
-		if (tc == NULL)
-			goto fail;
-	}
-	/* The worker gets the message through a descriptor of its own that
-	 * cannot write the entry. */
+	if (worker.pid < 0 && !worker_start(c, nexthop, &st))
+		goto fail;
+	/* The worker reads the message through a descriptor of its own that
+	 * cannot write the entry, positioned at the message. */
 	char path[64];
 	snprintf(path, sizeof path, "/proc/self/fd/%d", msg_fd);
 	ro = open(path, O_RDONLY | O_CLOEXEC);
-	if (ro < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
-		status_set(&st, STATUS_TEMP, "4.3.0", 0, "cannot start the SMTP worker: %s",
+	if (ro < 0 || lseek(ro, msg_offset, SEEK_SET) != msg_offset) {
+		status_set(&st, STATUS_TEMP, "4.3.0", 0, "cannot reopen the queue entry: %s",
 		    strerror(errno));
 		goto fail;
 	}
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		status_set(&st, STATUS_TEMP, "4.3.0", 0, "cannot start the SMTP worker: %s",
-		    strerror(errno));
-		goto fail;
-	}
-	if (pid == 0) {
-		close(pipefd[0]);
-		struct smtp_request rq = { .c = c, .nexthop = nexthop, .e = e, .msg_fd = ro,
-			.msg_offset = msg_offset, .rcpts = rcpts, .n = n, .tc = tc,
-			.creds = c->smtp_sasl_auth_enable ? creds_lookup : NULL, .creds_ctx = &creds };
-		/* The queue entry's read-write descriptor, its lock and the
-		 * queue directories stay with the parent. */
-		int keep[3] = { ro, pipefd[1], log_file_fd() };
-		close_all_but(keep, 3);
-		worker(&rq, pipefd[1]);
-	}
-	close(pipefd[1]);
-	pipefd[1] = -1;
-	creds_free(&creds);	/* the parent keeps no secret longer than needed */
-	bool complete = read_report(pipefd[0], results, seen, n, relay);
-	int ws = 0;
-	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-		;
-	if (!complete || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-		if (WIFSIGNALED(ws))
-			status_set(&st, STATUS_TEMP, "4.3.0", 0, "SMTP worker killed by signal %d",
-			    WTERMSIG(ws));
-		else
-			status_set(&st, STATUS_TEMP, "4.3.0", 0, "SMTP worker ended without a complete report");
+	format_job(e, nexthop, rcpts, n, &creds, &job);
+	creds_free(&creds);	/* no secret stays here longer than needed */
+	if (!send_job(&job, ro) || !read_report(worker.sock, results, seen, n, relay)) {
+		status_set(&st, STATUS_TEMP, "4.3.0", 0, "SMTP worker ended without a complete report");
 		log_warning("%s: %s (a message the server accepted may be sent again)", e->id,
 		    buf_cstr(&st.text));
-	} else {
-		status_set(&st, STATUS_TEMP, "4.3.0", 0, "SMTP worker reported nothing for this recipient");
+		worker_stop(true);
+		goto fail;
 	}
+	status_set(&st, STATUS_TEMP, "4.3.0", 0, "SMTP worker reported nothing for this recipient");
 fail:
 	for (size_t i = 0; i < n; i++)
 		if (!seen[i])
 			status_copy(&results[i], &st);
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
 	if (ro >= 0)
 		close(ro);
+	if (job.data)
+		explicit_bzero(job.data, job.len);
+	buf_clear(&job);
 	creds_free(&creds);
-	tls_client_free(tc);
 	free(seen);
 	status_clear(&st);
 }
 
-const struct transport transport_smtp = { "smtp", smtp_transport_deliver };
+static void
+smtp_transport_finish(void)
+{
+	worker_stop(false);
+	worker.tc = tls_client_free(worker.tc);
+	worker.tc_built = false;
+}
+
+const struct transport transport_smtp = { "smtp", smtp_transport_deliver, smtp_transport_finish };

@@ -5,7 +5,7 @@
 # daemon is left running: its smtp-sink, postmap and sendmail are test peers.
 set -eu
 PKGS="gcc make pkg-config libssl-dev libldns-dev libcdb-dev libgsasl-dev
-      libpcre2-dev libcriterion-dev postfix postfix-cdb python3 python3-aiosmtpd
+      libpcre2-dev libidn2-dev libcriterion-dev postfix postfix-cdb python3 python3-aiosmtpd
       dnsmasq openssl strace iproute2 procps clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do

@@ -13,7 +13,7 @@ CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -Ilib -Icompat -fsanitize=fuzzer,address,u
   -fno-sanitize-recover=undefined -DSATMAIL_SYSCONFDIR=\"/nonexistent\"
   -DSATMAIL_LIBEXECDIR=\"/nonexistent\" -DSATMAIL_QUEUEDIR=\"/nonexistent\"
   $(pkg-config --cflags libcdb libpcre2-8 2>/dev/null)"
-LIBS="$(pkg-config --libs libssl libcrypto ldns libcdb libgsasl libpcre2-8 2>/dev/null)"
+LIBS="$(pkg-config --libs libssl libcrypto ldns libcdb libgsasl libpcre2-8 libidn2 2>/dev/null)"
 status=0
 for src in tests/fuzz/fuzz_*.c; do
 	[ -e "$src" ] || continue

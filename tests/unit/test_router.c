@@ -84,8 +84,8 @@ fake_deliver(const struct conf *c, const struct envelope *e, int fd, long long o
 
 Test(router, registry)
 {
-	static const struct transport fake = { "fake", fake_deliver };
-	static const struct transport dup = { "fake", fake_deliver };
+	static const struct transport fake = { "fake", fake_deliver, NULL };
+	static const struct transport dup = { "fake", fake_deliver, NULL };
 	cr_expect_null(router_transport("fake"));
 	cr_expect(router_register(&fake));
 	cr_expect_not(router_register(&dup), "a name is registered once");
