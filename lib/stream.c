@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -499,7 +500,7 @@ stream_read_line(struct stream *s, struct buf *line, size_t max, struct status *
 
 /* ---- TLS ---- */
 
-/* Records every certificate problem; under verify/secure the first one
+/* Records every certificate problem; when enforced the first one
  * also ends the handshake, otherwise it is only remembered for
  * tls_info (trusted/matched). */
 static int
@@ -520,8 +521,8 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	return s->enforce ? ok : 1;
 }
 
-/* peer_name without brackets or a trailing dot, and whether it is an
- * address literal. */
+/* peer_name without brackets or a trailing dot (NULL when nothing is
+ * left), and whether it is an address literal. */
 static char *
 clean_name(const char *peer_name, bool *is_ip)
 {
@@ -529,13 +530,19 @@ clean_name(const char *peer_name, bool *is_ip)
 	unsigned char addr[sizeof(struct in6_addr)];
 	char *name;
 
-	if (n >= 2 && peer_name[0] == '[' && peer_name[n - 1] == ']')
-		name = xstrndup(peer_name + 1, n - 2);
-	else
-		name = xstrdup(peer_name);
-	n = strlen(name);
-	if (n > 1 && name[n - 1] == '.')
-		name[n - 1] = '\0';
+	if (n >= 2 && peer_name[0] == '[' && peer_name[n - 1] == ']') {
+		/* An SMTP address literal: [192.0.2.1] or [IPv6:2001:db8::1]. */
+		peer_name++, n -= 2;
+		if (n > 5 && strncasecmp(peer_name, "IPv6:", 5) == 0)
+			peer_name += 5, n -= 5;
+	}
+	name = xstrndup(peer_name, n);
+	if (n > 0 && name[n - 1] == '.')
+		name[--n] = '\0';
+	if (n == 0) {
+		free(name);
+		return NULL;
+	}
 	*is_ip = inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
 	return name;
 }
@@ -547,7 +554,7 @@ setup_names(struct stream *s, const char *name, bool is_ip, struct status *st)
 	X509_VERIFY_PARAM *param = SSL_get0_param(s->ssl);
 	bool ok;
 
-	if (!name || !*name)
+	if (!name)
 		return true;
 	if (is_ip)
 		ok = X509_VERIFY_PARAM_set1_ip_asc(param, name) == 1;
@@ -673,13 +680,16 @@ stream_start_tls(struct stream *s, struct tls_client *tc, const char *peer_name,
 	/* SECURITY.md H-05: nothing received before the handshake may be
 	 * read as if it came over TLS. */
 	s->in_pos = s->in_len = 0;
-	/* The "dane" level needs TLSA records the caller resolved; stream
-	 * has no interface for them, so here it gets the encrypt rules. */
-	s->enforce = level == TLS_LEVEL_VERIFY || level == TLS_LEVEL_SECURE;
+	/* "dane" would need the caller's TLSA records, which this interface
+	 * cannot take: it fails closed with the verify rules rather than
+	 * quietly accept any certificate (callers map it to another level
+	 * after their TLSA lookup). */
+	s->enforce = level == TLS_LEVEL_VERIFY || level == TLS_LEVEL_SECURE
+	    || level == TLS_LEVEL_DANE;
 	s->chain_error = s->name_error = false;
 	s->verify_error = X509_V_OK;
 	s->bio_eof = false;
-	if (peer_name && *peer_name)
+	if (peer_name)
 		name = clean_name(peer_name, &is_ip);
 	if (s->enforce && !name) {
 		status_set(st, STATUS_TEMP, "4.7.5", 0,

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 
 #include <openssl/err.h>
@@ -166,10 +167,17 @@ load_trust(SSL_CTX *ctx, const struct conf *c, struct status *st)
 		return false;
 	}
 	if ((!file || !*file) && (!dir || !*dir)) {
-		/* The system store; a missing bundle only means that nothing
-		 * verifies, which the verify/secure levels then report. */
-		(void)SSL_CTX_load_verify_file(ctx, X509_get_default_cert_file());
-		(void)SSL_CTX_load_verify_dir(ctx, X509_get_default_cert_dir());
+		/* The system store.  The hashed directory is searched on
+		 * demand, while loading the whole bundle file costs tens of
+		 * milliseconds per delivery: the file is read only where the
+		 * directory does not exist.  A missing store only means that
+		 * nothing verifies, which the verify/secure levels report. */
+		struct stat sb;
+		const char *sysdir = X509_get_default_cert_dir();
+		if (stat(sysdir, &sb) == 0 && S_ISDIR(sb.st_mode))
+			(void)SSL_CTX_load_verify_dir(ctx, sysdir);
+		else
+			(void)SSL_CTX_load_verify_file(ctx, X509_get_default_cert_file());
 		ERR_clear_error();
 	}
 	return true;
