@@ -174,7 +174,10 @@ static const struct param param_table[] = {
 	PSTR(smtp_sasl_password_command, ""),
 	PLIST(smtp_sasl_mechanism_filter, ""),
 	PLIST(smtp_sasl_security_options, "noplaintext, noanonymous"),
-	PLIST(smtp_sasl_tls_security_options, "$smtp_sasl_security_options"),
+	/* SPEC section 2: "noplaintext" means "plaintext mechanisms only
+	 * after TLS", so on a TLS session only anonymous ones are refused
+	 * (Postfix's default is $smtp_sasl_security_options). */
+	PLIST(smtp_sasl_tls_security_options, "noanonymous"),
 	PSTR(smtp_helo_name, "$myhostname"),
 
 	PTIME(smtp_connect_timeout, "30s", 's'),
@@ -185,6 +188,9 @@ static const struct param param_table[] = {
 	PTIME(smtp_data_xfer_timeout, "180s", 's'),
 	PTIME(smtp_data_done_timeout, "600s", 's'),
 	PTIME(smtp_quit_timeout, "300s", 's'),
+	PBOOL(smtp_connection_cache_on_demand, "yes"),
+	PCOUNT(smtp_connection_reuse_count_limit, "0"),
+	PTIME(smtp_connection_reuse_time_limit, "300s", 's'),
 	PPORT(smtp_tcp_port, "25"),
 	PLIST(dns_servers, ""),
 	PPROTOCOLS(inet_protocols, "all"),

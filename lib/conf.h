@@ -78,6 +78,9 @@ struct conf {
 	    smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
 	    smtp_data_done_timeout, smtp_quit_timeout;
 	unsigned smtp_tcp_port;
+	bool smtp_connection_cache_on_demand;	/* queue runs reuse connections */
+	unsigned smtp_connection_reuse_count_limit;	/* messages per connection; 0 = no limit */
+	unsigned smtp_connection_reuse_time_limit;	/* seconds a connection is reused */
 	conf_list dns_servers;
 	enum conf_inet_protocols inet_protocols;
 	enum conf_address_preference smtp_address_preference;

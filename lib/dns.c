@@ -13,12 +13,10 @@
 #include "dns.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <ldns/ldns.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "log.h"
@@ -286,7 +284,8 @@ servers_from_conf(struct dns_resolver *r, conf_list list, struct status *st)
 		ldns_rdf *addr;
 
 		if (r->n == DNS_MAX_SERVERS) {
-			log_warning("dns_servers: only the first %d servers are used", DNS_MAX_SERVERS);
+			log_debug("dns: dns_servers: only the first %d servers are used",
+			    DNS_MAX_SERVERS);
 			break;
 		}
 		if (!(addr = parse_server(list[i], &port))) {
@@ -417,8 +416,10 @@ ask_server(struct dns_server *s, const ldns_rdf *qname, const char *name,
 		a = NULL;
 		res = ASKED_ANSWER;
 	} else {
-		log_debug("dns: %s %s: %s: rcode %d", type_name(type), name, s->text,
+		const ldns_lookup_table *rc = ldns_lookup_by_id(ldns_rcodes,
 		    (int)ldns_pkt_get_rcode(a));
+		log_debug("dns: %s %s: %s: %s", type_name(type), name, s->text,
+		    rc ? rc->name : "bad rcode");
 		res = ASKED_ERROR;
 	}
 	ldns_pkt_free(q);

@@ -1,6 +1,7 @@
 /* sasl - SMTP AUTH client side (see sasl.h).
  *
- * Mechanism choice is a walk down one table, strongest first.  The
+ * Mechanism choice is a walk down one table, strongest first (of the
+ * token mechanisms, the standard OAUTHBEARER before XOAUTH2).  The
  * password mechanisms run in GNU SASL; XOAUTH2 and OAUTHBEARER, which it
  * lacks (2.2), are formatted here.  Each sasl_client has its own Gsasl
  * context: nothing is shared between clients or threads, and the cost
@@ -56,10 +57,6 @@
 
 #define SASL_DSN		"4.7.0"
 #define SASL_WHY_MAX		300	/* bytes of the server's list quoted in a reason */
-
-/* For tests only (not in sasl.h): the smtp_sasl_password_command time
- * limit in seconds; 0 restores SASL_COMMAND_TIMEOUT. */
-void sasl_set_command_timeout(unsigned seconds);
 
 static unsigned command_timeout = SASL_COMMAND_TIMEOUT;
 
@@ -318,11 +315,24 @@ quote_server_list(struct buf *why, const char *list)
 		buf_puts(why, "nothing");
 }
 
+/* Which security options apply. */
+static const char *
+sec_param(bool have_tls)
+{
+	return have_tls ? "smtp_sasl_tls_security_options" : "smtp_sasl_security_options";
+}
+
+static conf_list
+sec_options(const struct conf *c, bool have_tls)
+{
+	return have_tls ? c->smtp_sasl_tls_security_options : c->smtp_sasl_security_options;
+}
+
 static void
 explain_refusal(const struct conf *c, const char *server, bool have_tls, bool have_cb,
     struct buf *why)
 {
-	conf_list sec = have_tls ? c->smtp_sasl_tls_security_options : c->smtp_sasl_security_options;
+	conf_list sec = sec_options(c, have_tls);
 	buf_puts(why, "no mechanism offered by the server is allowed: server offers ");
 	quote_server_list(why, server);
 	buf_puts(why, ", filter allows ");
@@ -330,13 +340,14 @@ explain_refusal(const struct conf *c, const char *server, bool have_tls, bool ha
 		buf_puts(why, "all but XOAUTH2 and OAUTHBEARER");
 	for (char **f = c->smtp_sasl_mechanism_filter; *f; f++)
 		buf_printf(why, "%s%s", f == c->smtp_sasl_mechanism_filter ? "" : " ", *f);
-	buf_printf(why, ", %s", have_tls ? "smtp_sasl_tls_security_options" : "smtp_sasl_security_options");
+	buf_printf(why, ", %s", sec_param(have_tls));
 	if (sec[0] == NULL)
 		buf_puts(why, " empty");
 	for (char **o = sec; *o; o++)
 		buf_printf(why, "%s%s", o == sec ? " " : ", ", *o);
 	buf_puts(why, have_tls ? " (TLS)" : " (no TLS)");
-	if (!have_cb)
+	if (!have_cb && (list_has(server, "SCRAM-SHA-256-PLUS") ||
+	    list_has(server, "SCRAM-SHA-1-PLUS")))
 		buf_puts(why, ", no channel binding");
 }
 
@@ -346,8 +357,7 @@ sasl_choose(const struct conf *c, const char *server_mechs, bool have_tls, bool 
 {
 	unsigned sec;
 	buf_reset(why);
-	if (!sec_parse(have_tls ? c->smtp_sasl_tls_security_options : c->smtp_sasl_security_options,
-	    have_tls ? "smtp_sasl_tls_security_options" : "smtp_sasl_security_options", &sec, why))
+	if (!sec_parse(sec_options(c, have_tls), sec_param(have_tls), &sec, why))
 		return NULL;
 	for (size_t i = 0; i < NMECHS; i++) {
 		const struct mech *m = &mechs[i];
@@ -642,6 +652,12 @@ sasl_client_step(struct sasl_client *sc, const char *challenge, struct buf *resp
 out:
 	wipe_clear(&in);
 	return ret;
+}
+
+bool
+sasl_client_accepts_success(const struct sasl_client *sc)
+{
+	return !(sc->mech->flags & MECH_MUTUAL) || sc->done;
 }
 
 /* ---- smtp_sasl_password_maps ---- */

@@ -89,4 +89,13 @@ bool sasl_client_initial(struct sasl_client *sc, struct buf *response);
 int sasl_client_step(struct sasl_client *sc, const char *challenge, struct buf *response,
     struct status *st);
 
+/* Whether a 235 (success) may be believed now: a mutual mechanism
+ * (SCRAM) must first have checked the server's signature, so that a
+ * server that skips it is not taken for one that knows the password. */
+bool sasl_client_accepts_success(const struct sasl_client *sc);
+
+/* For tests only: the smtp_sasl_password_command time limit in seconds;
+ * 0 restores SASL_COMMAND_TIMEOUT. */
+void sasl_set_command_timeout(unsigned seconds);
+
 #endif

@@ -640,6 +640,12 @@ authenticate(struct session *ss, const struct sasl_creds *cr)
 				goto out;
 			continue;
 		}
+		if (r.code == 235 && !sasl_client_accepts_success(sc)) {
+			status_set(&ss->err, STATUS_TEMP, "4.7.0", 0,
+			    "SASL authentication failed with %s: success announced before the "
+			    "server proved it knows the password", ss->hostaddr);
+			goto out;
+		}
 		if (r.code == 235) {
 			ok = true;
 			goto out;
@@ -866,8 +872,11 @@ transaction(struct session *ss, const size_t *idx, size_t n, size_t *again, size
 			struct status st;
 			status_init(&st);
 			said(ss, &st, &r, "DATA");
-			if (st.cls == STATUS_OK)
+			if (st.cls == STATUS_OK) {
+				/* 2xx instead of 354: a confused server */
 				st.cls = STATUS_TEMP;
+				snprintf(st.dsn, sizeof st.dsn, "4.5.0");
+			}
 			for (size_t k = 0; k < accepted; k++)
 				status_copy(&rst[acc[k]], &st);
 			status_clear(&st);

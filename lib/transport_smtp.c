@@ -281,6 +281,8 @@ run_job(const struct conf *c, struct tls_client *tc, struct smtp_cache *cache,
 	report_line(out, "relay", buf_cstr(&relay));
 	for (size_t i = 0; i < e.nrcpt; i++) {
 		static const char *const words[] = { "ok", "temp", "perm" };
+		/* The parent refuses a code whose class disagrees. */
+		results[i].dsn[0] = "245"[results[i].cls];
 		buf_printf(out, "rcpt %zu %s %s ", i, words[results[i].cls], results[i].dsn);
 		envelope_escape(out, buf_cstr(&results[i].text));
 		buf_putc(out, '\n');

@@ -176,7 +176,7 @@ static const struct {
 	{ "smtp_sasl_password_command", "" },
 	{ "smtp_sasl_mechanism_filter", "" },
 	{ "smtp_sasl_security_options", "noplaintext, noanonymous" },
-	{ "smtp_sasl_tls_security_options", "noplaintext, noanonymous" },
+	{ "smtp_sasl_tls_security_options", "noanonymous" },
 	{ "smtp_connect_timeout", "30s" },
 	{ "smtp_helo_timeout", "300s" },
 	{ "smtp_mail_timeout", "300s" },
@@ -261,7 +261,7 @@ check_defaults(const struct conf *c)
 	expect_list(c->smtp_sasl_security_options,
 	    (const char *const[]){ "noplaintext", "noanonymous", NULL }, "security_options");
 	expect_list(c->smtp_sasl_tls_security_options,
-	    (const char *const[]){ "noplaintext", "noanonymous", NULL }, "tls_security_options");
+	    (const char *const[]){ "noanonymous", NULL }, "tls_security_options");
 
 	cr_expect_eq(c->smtp_connect_timeout, 30);
 	cr_expect_eq(c->smtp_helo_timeout, 300);
