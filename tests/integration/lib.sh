@@ -106,3 +106,57 @@ wait_for() {
 	done
 	return 1
 }
+
+# ---- background servers (test_smtp.sh, test_mx.sh): append-only block ----
+# bg_start NAME COMMAND...: runs COMMAND in the background (stdout and stderr in
+# $T/NAME.out, $T/NAME.err) under a 300 s timeout as a last resort; its
+# pid is in $BG_PID.  Call bg_stop_all from the EXIT trap.
+BG_PIDS=()
+BG_PID=
+bg_start() {
+	local name=$1; shift
+	timeout -s TERM 300 "$@" > "$T/$name.out" 2> "$T/$name.err" &
+	BG_PID=$!
+	BG_PIDS+=("$BG_PID")
+}
+# bg_stop PID...: ends background processes started by bg_start, reaps them
+bg_stop() {
+	local p
+	for p in "$@"; do kill "$p" 2> /dev/null; done
+	for p in "$@"; do wait "$p" 2> /dev/null; done
+	return 0
+}
+bg_stop_all() { [ ${#BG_PIDS[@]} -eq 0 ] || bg_stop "${BG_PIDS[@]}"; }
+# free_port [ADDR...]: a TCP port nobody listens on at any ADDR (127.0.0.1)
+free_port() {
+	"$PY" - "$@" <<'PYEOF'
+import socket, sys
+addrs = sys.argv[1:] or ["127.0.0.1"]
+for _ in range(200):
+    socks = [socket.socket()]
+    socks[0].bind((addrs[0], 0))
+    port, ok = socks[0].getsockname()[1], True
+    for a in addrs[1:]:
+        s = socket.socket(); socks.append(s)
+        try:
+            s.bind((a, port))
+        except OSError:
+            ok = False
+    for s in socks:
+        s.close()
+    if ok:
+        print(port); break
+PYEOF
+}
+# wait_port ADDR PORT [SECONDS]: true once ADDR:PORT accepts TCP connections
+wait_port() {
+	local addr=$1 port=$2 limit=${3:-5} i=0
+	while [ $i -lt $((limit * 20)) ]; do
+		(exec 3<> "/dev/tcp/$addr/$port") 2> /dev/null && return 0
+		sleep 0.05; i=$((i + 1))
+	done
+	return 1
+}
+# wait_file FILE [SECONDS]: true once FILE exists and is not empty
+wait_file() { wait_for "${2:-5}" test -s "$1"; }
+# ---- end of background servers block ----
