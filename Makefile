@@ -97,7 +97,8 @@ demo: deps all
 	@bash scripts/demo.sh
 
 bench: all
-	@bash bench/submit.sh
+	@SATMAIL_BIN=$(abspath $(BUILD))/bin bash bench/submit.sh
+	@SATMAIL_BIN=$(abspath $(BUILD))/bin bash bench/remote.sh
 
 fuzz:
 	@bash tests/fuzz/run.sh

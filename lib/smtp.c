@@ -1188,14 +1188,25 @@ struct smtp_cache {
 	struct session *ss;	/* an idle session, or NULL */
 	char *nexthop;		/* the next hop it serves */
 	unsigned uses;		/* messages it has carried */
-	unsigned max_uses;
+	time_t since;		/* when it was opened (monotonic seconds) */
+	unsigned max_uses;	/* 0 = no limit */
+	unsigned max_age;	/* seconds; 0 = no limit */
 };
 
+static time_t
+mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
 struct smtp_cache *
-smtp_cache_new(unsigned max_uses)
+smtp_cache_new(unsigned max_uses, unsigned max_age)
 {
 	struct smtp_cache *cache = xcalloc(1, sizeof *cache);
-	cache->max_uses = max_uses ? max_uses : 1;
+	cache->max_uses = max_uses;
+	cache->max_age = max_age;
 	return cache;
 }
 
@@ -1229,11 +1240,14 @@ cache_put(struct smtp_cache *cache, struct session *ss, const char *nexthop)
 		cache_drop(cache);
 		cache->ss = ss;
 		cache->nexthop = xstrdup(nexthop);
+		cache->since = mono_seconds();
 	}
 	ss->rq = NULL;
 	ss->results = NULL;
 	ss->settled = NULL;
-	if (++cache->uses >= cache->max_uses)
+	cache->uses++;
+	if ((cache->max_uses && cache->uses >= cache->max_uses) ||
+	    (cache->max_age && mono_seconds() - cache->since >= (time_t)cache->max_age))
 		cache_drop(cache);
 }
 

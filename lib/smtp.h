@@ -84,10 +84,11 @@ struct smtp_request {
 /* Connection reuse (queue runs): after a message, a healthy session is
  * kept in the cache instead of ending with QUIT; the next message for the
  * same next hop starts with RSET on it (a failed RSET means a fresh
- * connection).  A session carries at most max_uses messages.
+ * connection).  A session carries at most max_uses messages and is
+ * not reused after max_age seconds (0 = no limit, for either);
  * smtp_cache_free() ends a kept session with QUIT. */
 struct smtp_cache;
-struct smtp_cache *smtp_cache_new(unsigned max_uses);
+struct smtp_cache *smtp_cache_new(unsigned max_uses, unsigned max_age);
 struct smtp_cache *smtp_cache_free(struct smtp_cache *cache);
 
 /* Delivers the message to rq->rcpts[0..n).  results[i] (initialised by

@@ -305,7 +305,11 @@ _Noreturn static void
 worker_main(const struct conf *c, struct tls_client *tc, int sock)
 {
 	struct buf why = BUF_INIT, in = BUF_INIT, out = BUF_INIT;
-	struct smtp_cache *cache = smtp_cache_new(TRANSPORT_SMTP_REUSE_LIMIT);
+	/* Postfix's knobs: smtp_connection_cache_on_demand = no turns reuse
+	 * off; the count and time limits bound one connection. */
+	struct smtp_cache *cache = c->smtp_connection_cache_on_demand ?
+	    smtp_cache_new(c->smtp_connection_reuse_count_limit, c->smtp_connection_reuse_time_limit) :
+	    NULL;
 	int rc = 0;
 
 	if (!priv_drop_worker(c->mail_owner, &why)) {

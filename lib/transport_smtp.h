@@ -42,6 +42,5 @@
 extern const struct transport transport_smtp;
 
 #define TRANSPORT_SMTP_MAX_REPORT	(4 * 1024 * 1024)	/* bytes of one report */
-#define TRANSPORT_SMTP_REUSE_LIMIT	100	/* messages one connection carries */
 
 #endif
