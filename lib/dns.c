@@ -22,14 +22,6 @@
 #include "log.h"
 #include "xalloc.h"
 
-/* Test hooks (tests/unit/test_dns.c, tests/fuzz/fuzz_dns.c): the outcome
- * dns_lookup_mx()/dns_lookup_addrs() would give for one raw answer to
- * the question for domain (family AF_INET: A, AF_INET6: AAAA), without
- * any network; a CNAME chain that leaves the answer is TEMP here. */
-bool dns_test_mx_answer(const unsigned char *wire, size_t len, const char *domain,
-    struct dns_host **hosts, size_t *n, bool *secure, struct status *st);
-bool dns_test_addr_answer(const unsigned char *wire, size_t len, const char *host,
-    int family, struct dns_addr **addrs, size_t *n, struct status *st);
 
 #define DNS_NAME_MAX	253	/* text form, no trailing dot */
 #define DNS_LABEL_MAX	63

@@ -12,7 +12,7 @@
  *   MX present            hosts in preference order, equal preferences
  *                         shuffled; an MX naming a CNAME is followed;
  *   no MX (NOERROR/NODATA) the domain itself as an implicit MX (pref 0);
- *   null MX ("0 .")       PERM 5.1.10 "domain X does not accept mail
+ *   null MX ("0 .")       PERM 5.1.10 "Domain X does not accept mail
  *                         (nullMX)";
  *   NXDOMAIN              PERM 5.1.2 "Host or domain name not found. Name
  *                         service error for name=X type=MX: Host not found";
@@ -67,5 +67,14 @@ void dns_hosts_free(struct dns_host *hosts, size_t n);
  * name=H type=A: Host not found"; resolver trouble = TEMP 4.4.3. */
 bool dns_lookup_addrs(struct dns_resolver *r, const struct conf *c, const char *host,
     struct dns_addr **addrs, size_t *n, struct status *st);
+
+/* Test hooks (tests/unit/test_dns.c, tests/fuzz/fuzz_dns.c): the outcome
+ * dns_lookup_mx()/dns_lookup_addrs() would give for one raw answer to
+ * the question for domain (family AF_INET: A, AF_INET6: AAAA), without
+ * any network; a CNAME chain that leaves the answer is TEMP here. */
+bool dns_test_mx_answer(const unsigned char *wire, size_t len, const char *domain,
+    struct dns_host **hosts, size_t *n, bool *secure, struct status *st);
+bool dns_test_addr_answer(const unsigned char *wire, size_t len, const char *host,
+    int family, struct dns_addr **addrs, size_t *n, struct status *st);
 
 #endif
