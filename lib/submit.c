@@ -442,6 +442,11 @@ spawn_helper(const struct submit_opts *o, const char *verb, const char *arg,
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	/* `drop` never writes on stderr (its answers come on the pipe and
+	 * sendmail words the errors); this also keeps the dynamic loader's
+	 * complaints under a tight ulimit -v from reaching the caller, who
+	 * gets one line from sendmail. */
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	err = posix_spawn(&dp->pid, helper, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (err) {
