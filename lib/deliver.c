@@ -115,8 +115,6 @@ record(struct rcpt *r, const struct status *st, struct deliver_result *res)
 	case STATUS_PERM:
 		r->state = RCPT_BOUNCED;
 		r->reason = xstrdup(buf_cstr(&st->text));
-		if (strcmp(st->dsn, "5.1.1") == 0)
-			res->unknown_user = true;
 		res->bounced++;
 		break;
 	}
@@ -425,6 +423,11 @@ deliver_entry(const struct conf *c, struct queue *q, const char *id,
 		for (size_t k = 0; k < g; k++) {
 			size_t idx = (size_t)(group[k] - e->rcpt);
 			log_delivery(e, group[k], buf_cstr(&relay), started, &gres[k], NULL);
+			/* sendmail -odi exits 67 for an unknown local user
+			 * only; a remote 5.1.1 is the bounce's business. */
+			if (routes[i].kind == ROUTE_LOCAL && gres[k].cls == STATUS_PERM &&
+			    strcmp(gres[k].dsn, "5.1.1") == 0)
+				res->unknown_user = true;
 			bounced_now[idx] = gres[k].cls == STATUS_PERM;
 			sent_now[idx] = gres[k].cls == STATUS_OK;
 			record(group[k], &gres[k], res);

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,7 @@ struct session {
 	struct buf auth_mechs;
 	bool tls;
 	bool broken;			/* the connection failed or timed out */
+	const char *body_type;		/* the message's, once looked at; NULL before */
 	enum smtp_state state;
 	struct status err;		/* why the session gave up (OUT_NEXT) */
 };
@@ -690,6 +692,51 @@ out:
 	return ok;
 }
 
+/* Whether the queued message has a byte with the high bit set, when the
+ * envelope does not say (-B): BODY=8BITMIME depends on it.  A word at a
+ * time, so that even a large message costs a fraction of sending it. */
+static bool
+message_is_8bit(const struct smtp_request *rq)
+{
+	static const uint64_t high = 0x8080808080808080ULL;
+	char *in = xmalloc(64 * 1024);
+	long long off = rq->msg_offset;
+	bool eight = false;
+	for (;;) {
+		ssize_t n = pread(rq->msg_fd, in, 64 * 1024, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += n;
+		size_t i = 0;
+		for (; i + 8 <= (size_t)n && !eight; i += 8) {
+			uint64_t w;
+			memcpy(&w, in + i, 8);
+			eight = (w & high) != 0;
+		}
+		for (; i < (size_t)n && !eight; i++)
+			eight = (unsigned char)in[i] >= 0x80;
+		if (eight)
+			break;
+	}
+	free(in);
+	return eight;
+}
+
+/* The message's body type: the envelope's word, else what the bytes
+ * show ("8bitmime" or "7bit"); computed once per message. */
+static const char *
+body_type(struct session *ss)
+{
+	const struct smtp_request *rq = ss->rq;
+	if (rq->e->body)
+		return rq->e->body;
+	if (ss->body_type == NULL)
+		ss->body_type = message_is_8bit(rq) ? "8bitmime" : "7bit";
+	return ss->body_type;
+}
+
 /* MAIL FROM with the extensions this message and server call for. */
 static bool
 mail_from(struct session *ss, long long size)
@@ -701,7 +748,7 @@ mail_from(struct session *ss, long long size)
 	buf_printf(&cmd, "MAIL FROM:<%s>", envelope_sender(e));
 	if ((ss->caps & CAP_SIZE) && size >= 0)
 		buf_printf(&cmd, " SIZE=%lld", size);
-	if ((ss->caps & CAP_8BITMIME) && e->body && strcmp(e->body, "8bitmime") == 0)
+	if ((ss->caps & CAP_8BITMIME) && strcmp(body_type(ss), "8bitmime") == 0)
 		buf_puts(&cmd, " BODY=8BITMIME");
 	if ((ss->caps & CAP_SMTPUTF8) && e->smtputf8)
 		buf_puts(&cmd, " SMTPUTF8");
@@ -984,7 +1031,7 @@ precheck(struct session *ss, const size_t *idx, size_t n)
 		status_set(&st, STATUS_PERM, "5.3.4", 0,
 		    "message size %lld exceeds size limit %lld of server %s", e->size, ss->size_limit,
 		    ss->hostaddr);
-	else if (e->body && strcmp(e->body, "8bitmime") == 0 && !(ss->caps & CAP_8BITMIME))
+	else if (!(ss->caps & CAP_8BITMIME) && strcmp(body_type(ss), "8bitmime") == 0)
 		log_warning("%s: host %s does not announce 8BITMIME; sending the 8-bit message as is",
 		    e->id, ss->hostaddr);
 	bool refused = st.cls == STATUS_PERM;
@@ -1053,6 +1100,7 @@ send_message(struct session *ss, struct attempt *at, bool *reusable)
 	ss->rq = rq;
 	ss->results = at->results;
 	ss->settled = at->settled;
+	ss->body_type = NULL;
 	for (size_t i = 0; i < rq->n; i++)
 		if (!at->settled[i])
 			idx[n++] = i;
