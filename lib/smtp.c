@@ -196,6 +196,7 @@ struct session {
 	struct buf auth_mechs;
 	bool tls;
 	bool broken;			/* the connection failed or timed out */
+	bool auth_rejected;		/* the server refused the credentials (5xx) */
 	const char *body_type;		/* the message's, once looked at; NULL before */
 	enum smtp_state state;
 	struct status err;		/* why the session gave up (OUT_NEXT) */
@@ -678,6 +679,7 @@ authenticate(struct session *ss, const struct sasl_creds *cr)
 		}
 		status_set(&ss->err, STATUS_TEMP, r.code >= 500 ? "4.7.8" : r.dsn, 0,
 		    "SASL authentication failed; server %s said: %s", ss->hostaddr, buf_cstr(&r.text));
+		ss->auth_rejected = r.code >= 500;
 		goto out;
 	}
 out:
@@ -1141,6 +1143,8 @@ out:
 
 struct smtp_cache;
 static void cache_put(struct smtp_cache *cache, struct session *ss, const char *nexthop);
+static void cache_auth_failed(struct smtp_cache *cache, const struct smtp_dest *d,
+    const struct status *why);
 
 /* One session with one address->  plain = TLS is not to be tried (the
  * retry after a failed opportunistic handshake). */
@@ -1230,8 +1234,11 @@ session_run(struct attempt *at, const char *host, const struct dns_addr *a, unsi
 	}
 	if (c->smtp_sasl_auth_enable && rq->creds && (ss->caps & CAP_AUTH)) {
 		const struct sasl_creds *cr = rq->creds(rq->creds_ctx, at->dest->host, at->dest->port);
-		if (cr && !authenticate(ss, cr))
+		if (cr && !authenticate(ss, cr)) {
+			if (ss->auth_rejected && rq->cache)
+				cache_auth_failed(rq->cache, at->dest, &ss->err);
 			goto quit;
+		}
 	}
 	out = send_message(ss, at, &reusable);
 	if (out == OUT_DONE && reusable && rq->cache) {
@@ -1258,6 +1265,14 @@ struct smtp_cache {
 	time_t since;		/* when it was opened (monotonic seconds) */
 	unsigned max_uses;	/* 0 = no limit */
 	unsigned max_age;	/* seconds; 0 = no limit */
+	/* Destinations whose server refused the credentials during this
+	 * run: later messages wait with the same reason instead of trying
+	 * again (no lockout by repeated 535s, SECURITY.md H-10). */
+	struct auth_failure {
+		struct smtp_dest dest;
+		struct status why;
+	} *failed;
+	size_t nfailed;
 };
 
 static time_t
@@ -1293,8 +1308,33 @@ smtp_cache_free(struct smtp_cache *cache)
 {
 	if (cache) {
 		cache_drop(cache);
+		for (size_t i = 0; i < cache->nfailed; i++)
+			status_clear(&cache->failed[i].why);
+		free(cache->failed);
 		free(cache);
 	}
+	return NULL;
+}
+
+static void
+cache_auth_failed(struct smtp_cache *cache, const struct smtp_dest *d, const struct status *why)
+{
+	cache->failed = xreallocarray(cache->failed, cache->nfailed + 1, sizeof *cache->failed);
+	struct auth_failure *f = &cache->failed[cache->nfailed++];
+	f->dest = *d;
+	status_init(&f->why);
+	status_copy(&f->why, why);
+}
+
+/* The reason recorded when d's server refused the credentials in this
+ * run, or NULL. */
+static const struct status *
+cache_auth_failure(const struct smtp_cache *cache, const struct smtp_dest *d)
+{
+	for (size_t i = 0; cache && i < cache->nfailed; i++)
+		if (cache->failed[i].dest.port == d->port &&
+		    strcasecmp(cache->failed[i].dest.host, d->host) == 0)
+			return &cache->failed[i].why;
 	return NULL;
 }
 
@@ -1497,6 +1537,12 @@ smtp_deliver(const struct smtp_request *rq, struct status *results, struct buf *
 		at.dest = &d;
 		if (!a_label(d.host, sizeof d.host, &st)) {
 			status_copy(&err, &st);
+			continue;
+		}
+		const struct status *refused = cache_auth_failure(rq->cache, &d);
+		if (refused && c->smtp_sasl_auth_enable) {
+			status_copy(&err, refused);
+			perm_only = false;
 			continue;
 		}
 		if (!d.mx) {

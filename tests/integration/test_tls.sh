@@ -156,6 +156,23 @@ nowhere badpw.secret_nowhere "$PW3" "$(b64 "$PW3")" "$(b64z alice "$PW3")"
 # a queue run later tries again and still does not leak it
 timeout 120 "$SM" -q > "$T/out" 2> "$T/err"; "$MAILQ" > "$T/mq" 2>&1
 nowhere badpw.secret_nowhere_after_retry "$PW3" "$(b64 "$PW3")" "$(b64z alice "$PW3")"
+# H-10: a refused password is not tried again for every message of a run
+# (no lockout, no storm): three queued messages, one forced run, one AUTH
+for i in 1 2 3; do printf 'Subject: again %s\n\nbody\n' "$i" | "$SM" -odq -f "$SENDER" "$RCPT"; done
+auths_before=$(grep -c ' AUTH ' "$SD/log")
+"$PY" - "$T/queue/queue" <<'PYEOF'
+import os, re, sys
+d = sys.argv[1]
+for name in os.listdir(d):
+	p = os.path.join(d, name)
+	data = open(p, 'rb').read()
+	head, sep, body = data.partition(b'\n\n')
+	head = re.sub(rb'(?m)^next-retry: [0-9]+', b'next-retry: 0', head)
+	open(p, 'wb').write(head + sep + body)
+PYEOF
+timeout 120 "$SM" -q > "$T/out" 2> "$T/err"
+eq badpw.one_auth_per_run "$(( $(grep -c ' AUTH ' "$SD/log") - auths_before ))" 1
+eq badpw.all_still_queued "$(queue_count)" 4
 stop_sink
 
 # ---- XOAUTH2: the token from smtp_sasl_password_command; the filter
