@@ -1146,11 +1146,12 @@ static void cache_put(struct smtp_cache *cache, struct session *ss, const char *
 static void cache_auth_failed(struct smtp_cache *cache, const struct smtp_dest *d,
     const struct status *why);
 
-/* One session with one address->  plain = TLS is not to be tried (the
- * retry after a failed opportunistic handshake). */
+/* One session with one address.  plain = TLS is not to be tried (the
+ * retry after a failed opportunistic handshake).  given_fd >= 0 is an
+ * already connected socket (smtp_test_session). */
 static enum outcome
 session_run(struct attempt *at, const char *host, const struct dns_addr *a, unsigned port,
-    bool plain, struct status *err)
+    bool plain, int given_fd, struct status *err)
 {
 	const struct smtp_request *rq = at->rq;
 	const struct conf *c = rq->c;
@@ -1179,7 +1180,7 @@ session_run(struct attempt *at, const char *host, const struct dns_addr *a, unsi
 		level = TLS_LEVEL_NONE;
 
 	ss->state = SMTP_CONNECT;
-	int fd = connect_addr(ss, a);
+	int fd = given_fd >= 0 ? given_fd : connect_addr(ss, a);
 	if (fd < 0)
 		goto out;
 	buf_set(at->relay, ss->label);
@@ -1480,9 +1481,9 @@ try_host(struct attempt *at, struct dns_resolver *res, const char *host, unsigne
 	}
 	*perm_only = false;
 	for (size_t i = 0; i < na && !done; i++) {
-		enum outcome o = session_run(at, host, &addrs[i], port, false, err);
+		enum outcome o = session_run(at, host, &addrs[i], port, false, -1, err);
 		if (o == OUT_PLAIN)
-			o = session_run(at, host, &addrs[i], port, true, err);
+			o = session_run(at, host, &addrs[i], port, true, -1, err);
 		done = o == OUT_DONE;
 	}
 out:
@@ -1576,4 +1577,29 @@ finish:
 	dns_resolver_free(res);
 	status_clear(&err);
 	status_clear(&st);
+}
+
+void
+smtp_test_session(const struct smtp_request *rq, int fd, struct status *results, struct buf *relay)
+{
+	struct attempt at = { .rq = rq, .results = results, .relay = relay, .tc = rq->tc };
+	struct smtp_dest d;
+	struct dns_addr a;
+	struct status err;
+
+	memset(&a, 0, sizeof a);
+	snprintf(a.text, sizeof a.text, "192.0.2.1");
+	snprintf(d.host, sizeof d.host, "test.invalid");
+	d.port = 25;
+	d.mx = false;
+	at.dest = &d;
+	at.settled = xcalloc(rq->n ? rq->n : 1, sizeof *at.settled);
+	status_init(&err);
+	buf_set(relay, "none");
+	if (session_run(&at, d.host, &a, d.port, false, fd, &err) != OUT_DONE)
+		for (size_t i = 0; i < rq->n; i++)
+			if (!at.settled[i])
+				status_copy(&results[i], &err);
+	free(at.settled);
+	status_clear(&err);
 }

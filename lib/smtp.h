@@ -113,6 +113,12 @@ bool smtp_parse_dest(const char *w, size_t n, unsigned default_port, struct smtp
 void smtp_body_encode(const char *p, size_t n, size_t *state, struct buf *out);
 void smtp_body_end(size_t *state, struct buf *out);
 
+/* For tests and fuzzing: one session over the connected socket fd (the
+ * stream takes it over), as if to "test.invalid[192.0.2.1]:25", without
+ * DNS; sets results like smtp_deliver. */
+void smtp_test_session(const struct smtp_request *rq, int fd, struct status *results,
+    struct buf *relay);
+
 /* Encodes s as RFC 3461 xtext (for ENVID and ORCPT). */
 void smtp_xtext(const char *s, struct buf *out);
 
