@@ -198,6 +198,7 @@ struct session {
 	bool broken;			/* the connection failed or timed out */
 	bool auth_rejected;		/* the server refused the credentials (5xx) */
 	const char *body_type;		/* the message's, once looked at; NULL before */
+	size_t rcpt_limit;		/* RCPTs the server took before its first 452; 0 = none seen */
 	enum smtp_state state;
 	struct status err;		/* why the session gave up (OUT_NEXT) */
 };
@@ -919,6 +920,10 @@ transaction(struct session *ss, const size_t *idx, size_t n, size_t *again, size
 			if (r.code / 100 == 2) {
 				acc[accepted++] = k;
 			} else if (r.code == 452) {
+				/* "too many recipients": the rest go in a further
+				 * transaction, and later ones are sized to fit. */
+				if (k > 0 && (ss->rcpt_limit == 0 || k < ss->rcpt_limit))
+					ss->rcpt_limit = k;
 				retry[k] = true;
 				said(ss, &rst[k], &r, "RCPT TO");
 			} else {
@@ -1117,21 +1122,29 @@ send_message(struct session *ss, struct attempt *at, bool *reusable)
 			settle(ss, idx, n, &ss->err);
 			break;
 		}
-		out = transaction(ss, idx, n, again, &nagain, &conn_ok);
+		size_t batch = ss->rcpt_limit && n > ss->rcpt_limit ? ss->rcpt_limit : n;
+		out = transaction(ss, idx, batch, again, &nagain, &conn_ok);
 		*reusable = out == OUT_DONE && conn_ok;
-		if (out != OUT_DONE || !conn_ok)
+		if (out != OUT_DONE || !conn_ok) {
+			if (out == OUT_DONE && batch < n)
+				settle(ss, idx + batch, n - batch, &ss->err);
 			break;
-		if (nagain == n) {
+		}
+		/* The recipients for the next transaction: those answered 452,
+		 * then those this one did not carry. */
+		memcpy(again + nagain, idx + batch, (n - batch) * sizeof *idx);
+		if (nagain == batch) {
 			/* 452 for everyone: nothing to gain from retrying now. */
 			struct status st;
 			status_init(&st);
 			status_set(&st, STATUS_TEMP, "4.5.3", 0,
 			    "host %s said: 452 too many recipients (in reply to RCPT TO command)",
 			    ss->hostaddr);
-			settle(ss, again, nagain, &st);
+			settle(ss, again, n, &st);
 			status_clear(&st);
 			break;
 		}
+		nagain += n - batch;
 		memcpy(idx, again, nagain * sizeof *idx);
 		n = nagain;
 	}

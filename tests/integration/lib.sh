@@ -127,7 +127,7 @@ bg_stop() {
 	return 0
 }
 bg_stop_all() { [ ${#BG_PIDS[@]} -eq 0 ] || bg_stop "${BG_PIDS[@]}"; }
-# free_port [ADDR...]: a TCP port nobody listens on at any ADDR (127.0.0.1)
+# free_port [ADDR...]: a port free for TCP and UDP at every ADDR (127.0.0.1)
 free_port() {
 	"$PY" - "$@" <<'PYEOF'
 import socket, sys
@@ -136,12 +136,15 @@ for _ in range(200):
     socks = [socket.socket()]
     socks[0].bind((addrs[0], 0))
     port, ok = socks[0].getsockname()[1], True
-    for a in addrs[1:]:
-        s = socket.socket(); socks.append(s)
-        try:
-            s.bind((a, port))
-        except OSError:
-            ok = False
+    for a in addrs:
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            if a == addrs[0] and kind == socket.SOCK_STREAM:
+                continue
+            s = socket.socket(socket.AF_INET, kind); socks.append(s)
+            try:
+                s.bind((a, port))
+            except OSError:
+                ok = False
     for s in socks:
         s.close()
     if ok:
