@@ -99,6 +99,7 @@ demo: deps all
 bench: all
 	@SATMAIL_BIN=$(abspath $(BUILD))/bin bash bench/submit.sh
 	@SATMAIL_BIN=$(abspath $(BUILD))/bin bash bench/remote.sh
+	@SATMAIL_BIN=$(abspath $(BUILD))/bin bash bench/flush.sh
 
 fuzz:
 	@bash tests/fuzz/run.sh

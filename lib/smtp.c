@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <idn2.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -447,11 +446,7 @@ connect_addr(struct session *ss, const struct dns_addr *a)
 		if (err)
 			goto fail;
 	}
-	/* Output is already gathered into whole writes (stream.h); Nagle
-	 * would only hold back the last partial segment of each. */
-	int one = 1;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	return fd;
+	return fd;	/* stream_new() sets TCP_NODELAY: output leaves in whole writes */
 fail:
 	if (fd >= 0)
 		close(fd);
@@ -542,6 +537,7 @@ hello(struct session *ss, bool *helo)
 	if (r.code / 100 != 2) {
 		said(ss, &ss->err, &r, "HELO");
 		ss->err.cls = STATUS_TEMP;
+		ss->err.dsn[0] = '4';
 		goto out;
 	}
 	ss->caps = 0;
