@@ -472,8 +472,12 @@ deliver_entry(const struct conf *c, struct queue *q, const char *id,
 	} else if (attempted) {
 		e->attempts++;
 		e->next_retry = deliver_next_retry(c, (time_t)e->arrival_sec, o->now);
-		if (!queue_entry_update(q, &qe, st))
+		if (!queue_entry_update(q, &qe, st)) {
+			/* The entry stays as it was: recipients delivered just
+			 * now may be delivered again, none is lost. */
+			log_warning("%s: cannot record the delivery status: %s", id, buf_cstr(&st->text));
 			goto out;
+		}
 	}
 	ok = true;
 out:

@@ -300,7 +300,7 @@ queue_drop_abort(struct queue_drop *d)
 /* Reads the envelope from qe->fd into qe->env; checks the size record
  * against the file size. */
 static int
-entry_read(struct queue_entry *qe, struct buf *why)
+entry_read(const struct queue *q, struct queue_entry *qe, struct buf *why)
 {
 	struct buf head = BUF_INIT;
 	size_t used = 0;
@@ -313,6 +313,18 @@ entry_read(struct queue_entry *qe, struct buf *why)
 	}
 	if (!S_ISREG(qe->st.st_mode) || qe->st.st_nlink != 1) {
 		buf_puts(why, "not a regular file with one link");
+		goto out;
+	}
+	/* Every entry is written through the queue program, so it has the
+	 * queue's group and nobody else may write it; its owner is whoever
+	 * last wrote it (submitter, or a later queue run), so it proves
+	 * nothing.  A file that fails this was put there some other way
+	 * (SECURITY.md P-09). */
+	struct stat qd;
+	if (fstat(q->qfd, &qd) < 0 || qe->st.st_gid != qd.st_gid ||
+	    (qe->st.st_mode & (S_IWGRP | S_IRWXO | S_IXUSR | S_IXGRP)) != 0) {
+		buf_printf(why, "not written by the queue program (group %ld, mode %04o)",
+		    (long)qe->st.st_gid, (unsigned)(qe->st.st_mode & 07777));
 		goto out;
 	}
 	/* Read until the envelope's empty line (or the limit). */
@@ -368,7 +380,7 @@ queue_entry_open(struct queue *q, const char *id, bool lock, struct queue_entry 
 		if (qe->fd < 0)
 			return errno == ENOENT ? 0 : (buf_printf(why, "open: %s", strerror(errno)), -1);
 		if (!lock)
-			return entry_read(qe, why);
+			return entry_read(q, qe, why);
 		if (flock(qe->fd, LOCK_EX | LOCK_NB) < 0) {
 			close(qe->fd);
 			qe->fd = -1;
@@ -381,7 +393,7 @@ queue_entry_open(struct queue *q, const char *id, bool lock, struct queue_entry 
 		    fstat(qe->fd, &mine) == 0 && now.st_ino == mine.st_ino &&
 		    now.st_dev == mine.st_dev) {
 			qe->locked = true;
-			return entry_read(qe, why);
+			return entry_read(q, qe, why);
 		}
 		close(qe->fd);
 		qe->fd = -1;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -302,7 +303,7 @@ out:
 }
 
 _Noreturn static void
-worker_main(const struct conf *c, struct tls_client *tc, int sock)
+worker_main(const struct conf *c, struct tls_client *tc, int sock, pid_t parent)
 {
 	struct buf why = BUF_INIT, in = BUF_INIT, out = BUF_INIT;
 	/* Postfix's knobs: smtp_connection_cache_on_demand = no turns reuse
@@ -316,6 +317,12 @@ worker_main(const struct conf *c, struct tls_client *tc, int sock)
 		log_warning("SMTP worker: %s", buf_cstr(&why));
 		_exit(EXIT_SOFTWARE);
 	}
+	/* The queue process holds the entry's lock and records results: a
+	 * worker that outlived it would finish a delivery nobody records,
+	 * which the next run would repeat.  (Set after the id change, which
+	 * clears it; the getppid() check covers a parent already gone.) */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(EXIT_SOFTWARE);
 	for (;;) {
 		int fd = -1;
 		size_t start, len;
@@ -387,6 +394,7 @@ worker_start(const struct conf *c, const char *nexthop, struct status *st)
 		return false;
 	}
 	fflush(NULL);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		status_set(st, STATUS_TEMP, "4.3.0", 0, "cannot start the SMTP worker: %s", strerror(errno));
@@ -399,7 +407,7 @@ worker_start(const struct conf *c, const char *nexthop, struct status *st)
 		 * stay with the parent. */
 		int keep[2] = { sv[1], log_file_fd() };
 		close_all_but(keep, 2);
-		worker_main(c, worker.tc, sv[1]);
+		worker_main(c, worker.tc, sv[1], parent);
 	}
 	close(sv[1]);
 	worker.sock = sv[0];
