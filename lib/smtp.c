@@ -1471,9 +1471,21 @@ a_label(char *host, size_t size, struct status *st)
 	return true;
 }
 
+/* Makes *res when a lookup of host needs one: an IP literal does not, so
+ * a "[192.0.2.1]:587" relay reads no resolver configuration at all. */
+static bool
+resolver(struct dns_resolver **res, const struct conf *c, const char *host, struct status *st)
+{
+	unsigned char raw[16];
+	if (*res || (host && (inet_pton(AF_INET, host, raw) == 1 || inet_pton(AF_INET6, host, raw) == 1)))
+		return true;
+	*res = dns_resolver_new(c, st);
+	return *res != NULL;
+}
+
 /* Tries every address of host; true when a session settled recipients. */
 static bool
-try_host(struct attempt *at, struct dns_resolver *res, const char *host, unsigned port,
+try_host(struct attempt *at, struct dns_resolver **res, const char *host, unsigned port,
     struct status *err, bool *perm_only)
 {
 	struct dns_addr *addrs = NULL;
@@ -1482,7 +1494,8 @@ try_host(struct attempt *at, struct dns_resolver *res, const char *host, unsigne
 	bool done = false;
 
 	status_init(&st);
-	if (!dns_lookup_addrs(res, at->rq->c, host, &addrs, &na, &st)) {
+	if (!resolver(res, at->rq->c, host, &st) ||
+	    !dns_lookup_addrs(*res, at->rq->c, host, &addrs, &na, &st)) {
 		if (st.cls != STATUS_PERM)
 			*perm_only = false;
 		status_copy(err, &st);
@@ -1522,12 +1535,6 @@ smtp_deliver(const struct smtp_request *rq, struct status *results, struct buf *
 		perm_only = false;
 		goto finish;
 	}
-	res = dns_resolver_new(c, &st);
-	if (res == NULL) {
-		status_copy(&err, &st);
-		perm_only = false;
-		goto finish;
-	}
 	done = cache_send(&at) == OUT_DONE;
 	const char *p = rq->nexthop;
 	while (*p && !done) {
@@ -1556,20 +1563,21 @@ smtp_deliver(const struct smtp_request *rq, struct status *results, struct buf *
 			continue;
 		}
 		if (!d.mx) {
-			done = try_host(&at, res, d.host, d.port, &err, &perm_only);
+			done = try_host(&at, &res, d.host, d.port, &err, &perm_only);
 			continue;
 		}
 		struct dns_host *hosts = NULL;
 		size_t nh = 0;
 		bool secure = false;
-		if (!dns_lookup_mx(res, d.host, &hosts, &nh, &secure, &st)) {
+		if (!resolver(&res, c, NULL, &st) ||
+		    !dns_lookup_mx(res, d.host, &hosts, &nh, &secure, &st)) {
 			if (st.cls != STATUS_PERM)
 				perm_only = false;
 			status_copy(&err, &st);
 			continue;
 		}
 		for (size_t h = 0; h < nh && !done; h++)
-			done = try_host(&at, res, hosts[h].name, d.port, &err, &perm_only);
+			done = try_host(&at, &res, hosts[h].name, d.port, &err, &perm_only);
 		dns_hosts_free(hosts, nh);
 	}
 finish:
