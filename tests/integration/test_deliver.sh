@@ -115,7 +115,11 @@ rm -rf "$T/queue"
 
 # ---- a non-root run leaves command recipients queued
 printf 'Subject: eleven\n\nx\n' | "$SM" -odq cmd; RC=$?
-chmod -R a+rwX "$T/queue" "$T/maillog"
+# Let $U1 run this queue as the satmail group would: the queue's group
+# (entries stay 0640: a world-writable entry is refused as not the queue's)
+chgrp -R "$(id -gn $U1)" "$T/queue"
+find "$T/queue" -type d -exec chmod g+rwx {} +
+chmod a+rw "$T/maillog"
 runuser -u $U1 -- env SATMAIL_CONFIG="$T/main.cf" "$SATMAIL_BIN/sendmail" -q; RC=$?
 eq nonroot.command_waits "$(queue_count)" 1
 finish
