@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -36,33 +37,63 @@ msg_input_clear(struct msg_input *in)
 	in->buf = NULL;
 }
 
+/* Notes NUL and 8-bit bytes in p[0..n): memchr and a word at a time,
+ * and nothing once both have been seen. */
+static void
+note_bytes(struct msg_input *in, const char *p, size_t n)
+{
+	static const uint64_t high = 0x8080808080808080ULL;
+	if (!in->nul_seen && memchr(p, 0, n))
+		in->nul_seen = true;
+	if (in->eight_bit)
+		return;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v;
+		memcpy(&v, p + i, 8);
+		if (v & high) {
+			in->eight_bit = true;
+			return;
+		}
+	}
+	for (; i < n; i++)
+		if ((unsigned char)p[i] >= 0x80) {
+			in->eight_bit = true;
+			return;
+		}
+}
+
 /* Normalises bytes [from, in->len) in place: CRLF -> LF, lone CR ->
  * space, notes NUL and 8-bit bytes.  A CR at the very end of a read that
- * is not the end of input is held back until the next byte is known. */
+ * is not the end of input is held back until the next byte is known.
+ * Runs between CRs are handled whole, so that large messages cost little
+ * more than a copy. */
 static void
 normalise(struct msg_input *in, size_t from)
 {
 	char *p = in->buf;
-	size_t w = from;
-	for (size_t r = from; r < in->len; r++) {
-		unsigned char c = (unsigned char)p[r];
-		if (c == '\r') {
-			if (r + 1 < in->len) {
-				if (p[r + 1] == '\n')
-					continue;	/* the LF follows */
+	size_t w = from, r = from;
+	while (r < in->len) {
+		const char *cr = memchr(p + r, '\r', in->len - r);
+		size_t end = cr ? (size_t)(cr - p) : in->len;
+		note_bytes(in, p + r, end - r);
+		if (w != r)
+			memmove(p + w, p + r, end - r);
+		w += end - r;
+		r = end;
+		if (r == in->len)
+			break;
+		/* p[r] is a CR */
+		if (r + 1 < in->len) {
+			if (p[r + 1] != '\n')
 				p[w++] = ' ';
-			} else if (in->eof) {
-				p[w++] = ' ';
-			} else {
-				in->pending_cr = true;
-			}
-			continue;
+			/* else: dropped, the LF follows */
+		} else if (in->eof) {
+			p[w++] = ' ';
+		} else {
+			in->pending_cr = true;
 		}
-		if (c == 0)
-			in->nul_seen = true;
-		else if (c >= 0x80)
-			in->eight_bit = true;
-		p[w++] = (char)c;
+		r++;
 	}
 	in->len = w;
 }

@@ -41,6 +41,18 @@ printf '\n$ echo "backup done" | sendmail -odi ops   # alias ops -> %s, delivere
 echo "backup done" | "$B/sendmail" -odi -F "Backup" ops
 printf '\n$ cat %s\n' "$D/spool/$me"
 cat "$D/spool/$me"
+# Remote delivery: a Postfix smtp-sink on a loopback port plays the
+# smarthost; -v shows the SMTP dialogue (pipelined MAIL/RCPT/DATA).
+if command -v smtp-sink > /dev/null 2>&1; then
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	sinkuser=(); [ "$(id -u)" = 0 ] && sinkuser=(-u nobody)
+	smtp-sink "${sinkuser[@]}" "127.0.0.1:$port" 10 & sinkpid=$!
+	for _ in $(seq 50); do (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null && break; sleep 0.1; done
+	{ cat "$D/main.cf"; echo "relayhost = [127.0.0.1]:$port"; } > "$D/relay.cf"
+	printf '\n$ echo "deploy finished" | sendmail -C relay.cf -odi -v carol@example.com   # relayhost = [127.0.0.1]:%s\n' "$port"
+	echo "deploy finished" | "$B/sendmail" -C "$D/relay.cf" -odi -v carol@example.com
+	kill "$sinkpid" 2> /dev/null; wait "$sinkpid" 2> /dev/null || true
+fi
 printf '\n$ echo bad | sendmail "bad address@@"   # refused: nothing queued\n'
 echo bad | "$B/sendmail" 'bad address@@' || echo "exit status $?"
 printf '\n$ cat %s\n' "$D/maillog"
