@@ -323,6 +323,9 @@ worker_main(const struct conf *c, struct tls_client *tc, int sock, pid_t parent)
 	 * clears it; the getppid() check covers a parent already gone.) */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(EXIT_SOFTWARE);
+	/* Credentials pass through this process: no core file, no ptrace
+	 * by the user it now runs as (SECURITY.md P-12). */
+	(void)prctl(PR_SET_DUMPABLE, 0);
 	for (;;) {
 		int fd = -1;
 		size_t start, len;
