@@ -4,7 +4,9 @@
  *   satmail-queue [-C FILE] drop      read an envelope + message from sendmail
  *   satmail-queue [-C FILE] list [-j] print the queue (mailq)
  *   satmail-queue [-C FILE] confirm ID  is ID durably queued? ("ok ID")
- *   satmail-queue [-C FILE] deliver [-v] ID  one delivery attempt now (sendmail -odi/-odb)
+ *   satmail-queue [-C FILE] drop -d i|b [-v]   drop, then deliver that entry in the
+ *                                     foreground (i) or detached (b): sendmail -odi/-odb
+ *   satmail-queue [-C FILE] deliver [-v] ID  one delivery attempt now
  *   satmail-queue [-C FILE] run [-v] [-I ID] [-R DOMAIN]
  *                                     deliver every due entry (sendmail -q)
  *
@@ -27,6 +29,7 @@
  * answers "ok ID" when the complete entry is there, so that the sender's
  * answer is the truth either way. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +68,7 @@ drop_signal(int sig)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: satmail-queue [-C config] drop | list [-j] | confirm ID | deliver [-v] ID |\n"
+	fprintf(stderr, "usage: satmail-queue [-C config] drop [-d i|b [-v]] | list [-j] | confirm ID | deliver [-v] ID |\n"
 	    "       run [-v] [-I ID] [-R domain]\n");
 	exit(EXIT_USAGE);
 }
@@ -189,7 +192,7 @@ confirm_alias_targets(const struct conf *conf, const struct envelope *env,
 }
 
 static int
-cmd_drop(const struct conf *conf)
+cmd_drop(const struct conf *conf, char *committed_id)
 {
 	struct status st;
 	struct queue *q = NULL;
@@ -301,6 +304,7 @@ cmd_drop(const struct conf *conf)
 	 * window in which a message is queued but its sender is told
 	 * otherwise (then sendmail exits 75 and a retry may duplicate it). */
 	reply("ok %s%s\n", id, "");
+	snprintf(committed_id, 32, "%s", id);
 	log_info("%s: uid=%lld from=<%s>", id, (long long)getuid(), envelope_sender(&env));
 	log_info("%s: from=<%s>, size=%lld, nrcpt=%zu (queue active)", id,
 	    envelope_sender(&env), size, env.nrcpt);
@@ -319,6 +323,54 @@ out:
 	buf_clear(&why);
 	status_clear(&st);
 	return rc;
+}
+
+static int cmd_run(const struct conf *conf, const char *only_id, const char *only_domain,
+    bool verbose, bool force);
+
+/* "drop -d i|b [-v]": deliver the entry just committed (sendmail's
+ * foreground or background mode) without a second program start. */
+static bool
+then_deliver(char **args, int n)
+{
+	return (n == 2 || (n == 3 && strcmp(args[2], "-v") == 0)) && strcmp(args[0], "-d") == 0 &&
+	    (strcmp(args[1], "i") == 0 || strcmp(args[1], "b") == 0);
+}
+
+/* After `drop` answered "ok": the caller's pipes are done with (they
+ * become /dev/null); background mode detaches first, as `sendmail -odb`
+ * would (new session, no terminal, nothing of the caller's), so the
+ * caller, which waits for this process, returns at once. */
+static int
+deliver_after_drop(const struct conf *conf, const char *id, char mode, bool verbose)
+{
+	int nul = open("/dev/null", O_RDWR);
+	if (nul < 0)
+		return 0;	/* queued; the next queue run delivers it */
+	(void)dup2(nul, 0);
+	(void)dup2(nul, 1);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	if (mode == 'b') {
+		pid_t pid = fork();
+		if (pid != 0) {
+			close(nul);
+			return 0;	/* queued; fork failure leaves it to a queue run */
+		}
+		(void)dup2(nul, 2);
+		setsid();
+		if (fork() > 0)
+			_exit(0);	/* the session leader's child cannot get a terminal */
+		log_set_stderr(false);
+	} else {
+		log_set_stderr(true);
+		if (verbose)
+			log_set_verbose(1);
+	}
+	if (nul > 2)
+		close(nul);
+	return cmd_run(conf, id, NULL, false, true);
 }
 
 static int
@@ -563,8 +615,12 @@ main(int argc, char **argv)
 		log_debug("alternate configuration ignored: not permitted for a set-id program run by uid %ld",
 		    (long)getuid());
 	int rc;
-	if (strcmp(argv[i], "drop") == 0 && i + 1 == argc) {
-		rc = cmd_drop(conf);
+	if (strcmp(argv[i], "drop") == 0 && (i + 1 == argc || then_deliver(argv + i + 1, argc - i - 1))) {
+		char id[32] = "";
+		rc = cmd_drop(conf, id);
+		char mode = i + 1 < argc ? argv[i + 2][0] : 0;
+		if (rc == 0 && mode)
+			rc = deliver_after_drop(conf, id, mode, argc - i - 1 == 3);
 	} else if (strcmp(argv[i], "deliver") == 0 && (i + 2 == argc ||
 	    (i + 3 == argc && strcmp(argv[i + 1], "-v") == 0))) {
 		signal(SIGPIPE, SIG_IGN);

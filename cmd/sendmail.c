@@ -596,18 +596,24 @@ main(int argc, char **argv)
 	status_init(&st);
 	if (!submit_check_args(conf, &o.submit, &st))
 		die(status_sysexit(&st), "%s", buf_cstr(&st.text));
+	/* The queue program that takes the message also delivers it (one
+	 * program start, not two); if it could not, we start delivery. */
+	int mode = o.delivery >= 0 ? o.delivery : (int)conf->delivery_mode;
+	int delivered = -1;
+	o.submit.then_deliver = mode == DELIVERY_FOREGROUND ? 'i' : mode == DELIVERY_BACKGROUND ? 'b' : 0;
+	o.submit.verbose = o.verbose > 0;
+	o.submit.delivered = &delivered;
 	if (!submit_message(conf, &o.submit, 0, id, &st))
 		die(status_sysexit(&st), "%s", buf_cstr(&st.text));
 	log_debug("queued as %s", id);
-	int mode = o.delivery >= 0 ? o.delivery : (int)conf->delivery_mode;
 	int rc = 0;
 	if (mode == DELIVERY_FOREGROUND) {
-		rc = deliver_now(&o, id, false);
+		rc = delivered >= 0 ? delivered : deliver_now(&o, id, false);
 		if (rc == EXIT_NOUSER)
 			log_fatal("%s: a local recipient is unknown (bounced; see the mail log)", id);
 		else
 			rc = 0;	/* queued is success; the rest is the queue's job */
-	} else if (mode == DELIVERY_BACKGROUND) {
+	} else if (mode == DELIVERY_BACKGROUND && delivered != 0) {
 		(void)deliver_now(&o, id, true);
 	}
 	status_clear(&st);

@@ -202,6 +202,23 @@ struct session {
 	struct status err;		/* why the session gave up (OUT_NEXT) */
 };
 
+/* One message's delivery: what its sessions share. */
+struct attempt {
+	const struct smtp_request *rq;
+	struct status *results;
+	bool *settled;
+	struct tls_client *tc;		/* NULL until a session needs TLS (tls_context) */
+	bool tc_owned;			/* made for this message only: freed at its end */
+	struct buf *relay;
+	const struct smtp_dest *dest;	/* the next-hop destination being tried */
+};
+
+/* The TLS client context, made when a session first needs one (kept in
+ * the connection cache for later messages): a delivery that never meets
+ * STARTTLS never initialises OpenSSL.  NULL with st when it cannot be
+ * made. */
+static struct tls_client *tls_context(struct attempt *at, struct status *st);
+
 static void
 trace(const struct session *ss, char dir, const char *fmt, ...)
 {
@@ -549,7 +566,7 @@ out:
 }
 
 static enum outcome
-starttls(struct session *ss, struct tls_client *tc, enum conf_tls_level level)
+starttls(struct session *ss, struct attempt *at, enum conf_tls_level level)
 {
 	struct reply r;
 	struct tls_info info;
@@ -579,7 +596,8 @@ starttls(struct session *ss, struct tls_client *tc, enum conf_tls_level level)
 		    "host %s sent data after its reply to STARTTLS; refusing the session", ss->hostaddr);
 		goto out;
 	}
-	if (!stream_start_tls(ss->s, tc, ss->host, level, &info, &st)) {
+	struct tls_client *tc = tls_context(at, &st);
+	if (tc == NULL || !stream_start_tls(ss->s, tc, ss->host, level, &info, &st)) {
 		status_set(&ss->err, STATUS_TEMP, st.dsn[0] ? st.dsn : "4.7.5", 0,
 		    "TLS handshake with %s failed: %s", ss->label, buf_cstr(&st.text));
 		out = required ? OUT_NEXT : OUT_PLAIN;
@@ -1044,15 +1062,6 @@ precheck(struct session *ss, const size_t *idx, size_t n)
 	return !refused;
 }
 
-struct attempt {
-	const struct smtp_request *rq;
-	struct status *results;
-	bool *settled;
-	struct tls_client *tc;
-	struct buf *relay;
-	const struct smtp_dest *dest;	/* the next-hop destination being tried */
-};
-
 /* Ends a session politely: QUIT unless the connection is broken or in
  * the middle of a message.  Accepts NULL. */
 static void
@@ -1199,7 +1208,8 @@ session_run(struct attempt *at, const char *host, const struct dns_addr *a, unsi
 		struct status st;
 		status_init(&st);
 		enter(ss, SMTP_GREETING);
-		bool ok = stream_start_tls(ss->s, at->tc, host, level == TLS_LEVEL_NONE ?
+		struct tls_client *tc = tls_context(at, &st);
+		bool ok = tc && stream_start_tls(ss->s, tc, host, level == TLS_LEVEL_NONE ?
 		    TLS_LEVEL_ENCRYPT : level, &info, &st);
 		if (!ok)
 			status_set(&ss->err, STATUS_TEMP, st.dsn[0] ? st.dsn : "4.7.5", 0,
@@ -1226,7 +1236,7 @@ session_run(struct attempt *at, const char *host, const struct dns_addr *a, unsi
 		goto quit;
 	if (!ss->tls && level != TLS_LEVEL_NONE) {
 		if (ss->caps & CAP_STARTTLS) {
-			enum outcome t = starttls(ss, at->tc, level);
+			enum outcome t = starttls(ss, at, level);
 			if (t == OUT_PLAIN) {
 				out = OUT_PLAIN;
 				goto out;
@@ -1275,6 +1285,7 @@ struct smtp_cache {
 	time_t since;		/* when it was opened (monotonic seconds) */
 	unsigned max_uses;	/* 0 = no limit */
 	unsigned max_age;	/* seconds; 0 = no limit */
+	struct tls_client *tc;	/* made on first use (tls_context) */
 	/* Destinations whose server refused the credentials during this
 	 * run: later messages wait with the same reason instead of trying
 	 * again (no lockout by repeated 535s, SECURITY.md H-10). */
@@ -1284,6 +1295,22 @@ struct smtp_cache {
 	} *failed;
 	size_t nfailed;
 };
+
+static struct tls_client *
+tls_context(struct attempt *at, struct status *st)
+{
+	struct smtp_cache *cache = at->rq->cache;
+	if (at->tc == NULL && cache && cache->tc)
+		at->tc = cache->tc;
+	if (at->tc)
+		return at->tc;
+	at->tc = tls_client_new(at->rq->c, st);
+	if (at->tc && cache)
+		cache->tc = at->tc;	/* freed with the cache */
+	else if (at->tc)
+		at->tc_owned = true;
+	return at->tc;
+}
 
 static time_t
 mono_seconds(void)
@@ -1320,6 +1347,7 @@ smtp_cache_free(struct smtp_cache *cache)
 		cache_drop(cache);
 		for (size_t i = 0; i < cache->nfailed; i++)
 			status_clear(&cache->failed[i].why);
+		tls_client_free(cache->tc);
 		free(cache->failed);
 		free(cache);
 	}
@@ -1529,12 +1557,6 @@ smtp_deliver(const struct smtp_request *rq, struct status *results, struct buf *
 	status_set(&err, STATUS_TEMP, "4.4.1", 0, "no usable next hop in \"%s\"", rq->nexthop);
 	at.settled = xcalloc(rq->n ? rq->n : 1, sizeof *at.settled);
 	at.tc = rq->tc;
-	if (at.tc == NULL && (c->smtp_tls_security_level != TLS_LEVEL_NONE ||
-	    c->smtp_tls_wrappermode == 1)) {
-		status_set(&err, STATUS_TEMP, "4.7.5", 0, "no TLS client context");
-		perm_only = false;
-		goto finish;
-	}
 	done = cache_send(&at) == OUT_DONE;
 	const char *p = rq->nexthop;
 	while (*p && !done) {
@@ -1580,7 +1602,6 @@ smtp_deliver(const struct smtp_request *rq, struct status *results, struct buf *
 			done = try_host(&at, &res, hosts[h].name, d.port, &err, &perm_only);
 		dns_hosts_free(hosts, nh);
 	}
-finish:
 	/* A relayhost that does not resolve is a configuration error: the
 	 * mail waits for the fix instead of bouncing. */
 	if (!done && err.cls == STATUS_PERM && (!perm_only || (c->relayhost && *c->relayhost))) {
@@ -1591,6 +1612,8 @@ finish:
 		if (!at.settled[i])
 			status_copy(&results[i], &err);
 	free(at.settled);
+	if (at.tc_owned)
+		tls_client_free(at.tc);
 	dns_resolver_free(res);
 	status_clear(&err);
 	status_clear(&st);
@@ -1618,5 +1641,7 @@ smtp_test_session(const struct smtp_request *rq, int fd, struct status *results,
 			if (!at.settled[i])
 				status_copy(&results[i], &err);
 	free(at.settled);
+	if (at.tc_owned)
+		tls_client_free(at.tc);
 	status_clear(&err);
 }

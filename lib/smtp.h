@@ -75,7 +75,8 @@ struct smtp_request {
 	long long msg_offset;		/* where the message starts in msg_fd */
 	struct rcpt **rcpts;		/* the recipients to deliver */
 	size_t n;
-	struct tls_client *tc;		/* built by the caller; NULL only with level none */
+	struct tls_client *tc;		/* from the caller (it had files to read), or NULL:
+					 * made when first needed */
 	struct smtp_cache *cache;	/* connection reuse across messages; may be NULL */
 	smtp_creds_fn creds;		/* may be NULL */
 	void *creds_ctx;

@@ -421,7 +421,7 @@ spawn_helper(const struct submit_opts *o, const char *verb, const char *arg,
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
 	posix_spawn_file_actions_t fa;
 	char *helper = priv_helper_path("satmail-queue");
-	char *argv[6];
+	char *argv[9];
 	char *copt = o->config_opt ? xstrdup(o->config_opt) : NULL;
 	char *v = xstrdup(verb), *a = arg ? xstrdup(arg) : NULL;
 	int argc = 0, err;
@@ -434,6 +434,14 @@ spawn_helper(const struct submit_opts *o, const char *verb, const char *arg,
 	argv[argc++] = v;
 	if (a)
 		argv[argc++] = a;
+	char mode[2] = { o->then_deliver, '\0' };
+	bool then = strcmp(verb, "drop") == 0 && o->then_deliver;
+	if (then) {
+		argv[argc++] = (char *)"-d";
+		argv[argc++] = mode;
+		if (o->verbose)
+			argv[argc++] = (char *)"-v";
+	}
 	argv[argc] = NULL;
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
 		status_set(st, STATUS_TEMP, "4.3.0", EXIT_OSERR, "cannot create pipe: %s", strerror(errno));
@@ -445,8 +453,10 @@ spawn_helper(const struct submit_opts *o, const char *verb, const char *arg,
 	/* `drop` never writes on stderr (its answers come on the pipe and
 	 * sendmail words the errors); this also keeps the dynamic loader's
 	 * complaints under a tight ulimit -v from reaching the caller, who
-	 * gets one line from sendmail. */
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	 * gets one line from sendmail.  A foreground delivery that follows
+	 * the drop reports on our stderr, as `deliver` does. */
+	if (!(then && o->then_deliver == 'i'))
+		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	err = posix_spawn(&dp->pid, helper, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (err) {
@@ -615,7 +625,7 @@ submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, 
 	struct rewrite *rw = rewrite_new(conf);
 	static struct drop_pipe dp;
 	char line[512];
-	bool ok = false;
+	bool ok = false, answered = false;
 	time_t now;
 
 	msg_input_init(&in, in_fd, o->dot_mode);
@@ -710,6 +720,7 @@ submit_message(const struct conf *conf, const struct submit_opts *o, int in_fd, 
 	if (read_reply(&dp, line, sizeof line) && strncmp(line, "ok ", 3) == 0 &&
 	    strcmp(line + 3, id) == 0) {
 		ok = true;
+		answered = true;
 	} else if (sent && line[0] == '\0') {
 		/* The helper died after the whole message went out, maybe
 		 * after its commit: ask whether the entry is there. */
@@ -725,9 +736,16 @@ out:
 	if (dp.from >= 0)
 		close(dp.from);
 	/* Once "ok" has arrived the message is durably queued, whatever
-	 * becomes of the helper afterwards. */
-	if (dp.pid > 0)
-		(void)reap(dp.pid);
+	 * becomes of the helper afterwards (with then_deliver it delivers
+	 * before it exits: its status is the delivery's). */
+	if (dp.pid > 0) {
+		int ws = reap(dp.pid);
+		if (o->delivered)
+			*o->delivered = !answered || !o->then_deliver ? -1 :
+			    ws >= 0 && WIFEXITED(ws) ? WEXITSTATUS(ws) : EXIT_TEMPFAIL;
+	} else if (o->delivered) {
+		*o->delivered = -1;
+	}
 	msg_input_clear(&in);
 	msg_headers_clear(&h);
 	envelope_clear(&env);

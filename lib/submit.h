@@ -46,6 +46,15 @@ struct submit_opts {
 	bool smtputf8;
 	msg_read_fn reader;
 	void *reader_ctx;
+	/* Delivery right after the commit, by the same queue program (one
+	 * program start instead of two): 0 = none, 'i' = foreground (the
+	 * helper delivers before it exits; stderr is ours, for -v), 'b' =
+	 * background (it detaches a delivery and exits).  *delivered gets the
+	 * helper's exit status, or -1 when it was not asked or died before
+	 * answering "ok" (the caller then starts delivery itself). */
+	char then_deliver;
+	bool verbose;
+	int *delivered;
 };
 
 /* Validates the command-line recipients before any input is read, so a

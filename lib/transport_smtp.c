@@ -376,16 +376,18 @@ worker_stop(bool kill_it)
 }
 
 static bool
-worker_start(const struct conf *c, const char *nexthop, struct status *st)
+worker_start(const struct conf *c, struct status *st)
 {
 	int sv[2];
 
-	/* Trust anchors and the client key are read here, before the
-	 * worker gives up the rights to read them. */
+	/* Configured trust anchors and the client key are read here, before
+	 * the worker gives up the rights to read them.  Without them the
+	 * worker makes its context itself, when a server first offers TLS
+	 * (the system store is readable by anyone). */
 	if (!worker.tc_built) {
-		bool port465 = c->smtp_tcp_port == 465 || strstr(nexthop, ":465") != NULL;
-		if (c->smtp_tls_security_level != TLS_LEVEL_NONE || c->smtp_tls_wrappermode == 1 ||
-		    (c->smtp_tls_wrappermode < 0 && port465)) {
+		bool files = *c->smtp_tls_CAfile || *c->smtp_tls_CApath || *c->smtp_tls_cert_file ||
+		    *c->smtp_tls_key_file;
+		if (files) {
 			worker.tc = tls_client_new(c, st);
 			if (worker.tc == NULL)
 				return false;
@@ -596,7 +598,7 @@ smtp_transport_deliver(const struct conf *c, const struct envelope *e, int msg_f
 	buf_set(relay, "none");
 	if (c->smtp_sasl_auth_enable && !creds_load(&creds, nexthop, &st))
 		goto fail;
-	if (worker.pid < 0 && !worker_start(c, nexthop, &st))
+	if (worker.pid < 0 && !worker_start(c, &st))
 		goto fail;
 	/* The worker reads the message through a descriptor of its own that
 	 * cannot write the entry, positioned at the message. */
