@@ -453,7 +453,7 @@ Test(queue, abort_leaves_nothing)
 
 enum damage {
 	TRUNCATE_1, APPEND_1, TRUNCATE_ENVELOPE, EMPTY, SIZE_DIGIT, ID_RECORD, RENAMED, HARD_LINK,
-	GARBAGE, SYMLINK,
+	GARBAGE, SYMLINK, WORLD_WRITABLE, OTHER_READABLE, GROUP_WRITABLE, FOREIGN_GROUP,
 };
 
 struct ccase {
@@ -472,6 +472,11 @@ static const struct ccase ccases[] = {
 	{ HARD_LINK, "one link" },
 	{ GARBAGE, "bad version line" },
 	{ SYMLINK, "open" },
+	/* SECURITY.md P-09: entries the queue program did not write */
+	{ WORLD_WRITABLE, "not written by the queue program" },
+	{ OTHER_READABLE, "not written by the queue program" },
+	{ GROUP_WRITABLE, "not written by the queue program" },
+	{ FOREIGN_GROUP, "not written by the queue program" },
 };
 
 static size_t ccases_idx[sizeof ccases / sizeof ccases[0]];
@@ -562,6 +567,29 @@ ParameterizedTest(size_t *ip, queue, corrupt_is_refused)
 		cr_assert_eq(symlink(path, other), 0);
 		open_id = "ABCDEF0";
 		break;
+	case WORLD_WRITABLE:
+		cr_assert_eq(chmod(path, 0666), 0);
+		break;
+	case OTHER_READABLE:
+		cr_assert_eq(chmod(path, 0644), 0);
+		break;
+	case GROUP_WRITABLE:
+		cr_assert_eq(chmod(path, 0660), 0);
+		break;
+	case FOREIGN_GROUP: {
+		/* A group other than the queue directory's: needs root to
+		 * give away, else a group the user has besides its own. */
+		gid_t groups[64];
+		int ng = getgroups(64, groups);
+		gid_t other_gid = getuid() == 0 ? 65534 : (gid_t)-1;
+		for (int g = 0; g < ng && other_gid == (gid_t)-1; g++)
+			if (groups[g] != sb.st_gid)
+				other_gid = groups[g];
+		if (other_gid == (gid_t)-1)
+			cr_skip_test("no second group to give the entry");
+		cr_assert_eq(chown(path, (uid_t)-1, other_gid), 0);
+		break;
+	}
 	}
 	for (int lock = 0; lock <= 1; lock++) {
 		struct queue_entry qe;
