@@ -130,7 +130,7 @@ eq harness.sinks_take_mail "$(counts)" "1 1 1 1"
 if SC waitport 127.0.0.5 "$PORT" 0.2; then fail harness.nothing_on_127.0.0.5; else pass harness.nothing_on_127.0.0.5; fi
 clear_sinks
 
-BASE=("minimal_backoff_time = 0s" "maximal_backoff_time = 1s" "smtp_tcp_port = $PORT"
+BASE=("minimal_backoff_time = 0s" "maximal_backoff_time = 0s" "smtp_tcp_port = $PORT"
 	"smtp_connect_timeout = 5s" "smtp_helo_timeout = 10s" "smtp_data_done_timeout = 10s")
 write_conf "${BASE[@]}" "dns_servers = 127.0.0.1:$DP"
 

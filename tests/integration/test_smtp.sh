@@ -60,7 +60,7 @@ the_dump() {
 }
 clear_sink() { rm -f "$T/$1.d"/*; }
 clear_wire() { rm -f "$T/$1.w"/*; }
-BASE=("minimal_backoff_time = 0s" "maximal_backoff_time = 1s"
+BASE=("minimal_backoff_time = 0s" "maximal_backoff_time = 0s"
 	"smtp_connect_timeout = 5s" "smtp_helo_timeout = 10s" "smtp_mail_timeout = 10s"
 	"smtp_rcpt_timeout = 10s" "smtp_data_init_timeout = 10s" "smtp_data_xfer_timeout = 10s"
 	"smtp_data_done_timeout = 10s" "smtp_quit_timeout = 5s")
