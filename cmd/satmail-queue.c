@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +46,6 @@
 #include "mailq.h"
 #include "priv.h"
 #include "queue.h"
-#include "deliver.h"
-#include "router.h"
 #include "rewrite.h"
 #include "aliases.h"
 #include "status.h"
@@ -325,11 +324,9 @@ out:
 	return rc;
 }
 
-static int cmd_run(const struct conf *conf, const char *only_id, const char *only_domain,
-    bool verbose, bool force);
-
 /* "drop -d i|b [-v]": deliver the entry just committed (sendmail's
- * foreground or background mode) without a second program start. */
+ * foreground or background mode) without sendmail starting another
+ * program. */
 static bool
 then_deliver(char **args, int n)
 {
@@ -337,21 +334,43 @@ then_deliver(char **args, int n)
 	    (strcmp(args[1], "i") == 0 || strcmp(args[1], "b") == 0);
 }
 
+/* Becomes satmail-deliver (next to this program, else in the libexec
+ * directory) with the configuration this program chose and the given
+ * arguments.  Delivery lives in its own program so that the SMTP, TLS,
+ * DNS and SASL libraries are not loaded by every drop and listing.
+ * Returns only when the exec failed (75: the entry waits for a run). */
+static int
+exec_deliverer(const char *config, char *const *args, int nargs)
+{
+	char *helper = priv_helper_path("satmail-deliver");
+	char *argv[12];
+	int argc = 0;
+	argv[argc++] = helper;
+	if (config) {
+		argv[argc++] = (char *)"-C";
+		argv[argc++] = (char *)(uintptr_t)config;
+	}
+	for (int k = 0; k < nargs && argc < 11; k++)
+		argv[argc++] = args[k];
+	argv[argc] = NULL;
+	execv(helper, argv);
+	log_warning("cannot run %s: %s", helper, strerror(errno));
+	free(helper);
+	return EXIT_TEMPFAIL;
+}
+
 /* After `drop` answered "ok": the caller's pipes are done with (they
  * become /dev/null); background mode detaches first, as `sendmail -odb`
  * would (new session, no terminal, nothing of the caller's), so the
  * caller, which waits for this process, returns at once. */
 static int
-deliver_after_drop(const struct conf *conf, const char *id, char mode, bool verbose)
+deliver_after_drop(const char *config, char *id, char mode, bool verbose)
 {
 	int nul = open("/dev/null", O_RDWR);
 	if (nul < 0)
 		return 0;	/* queued; the next queue run delivers it */
 	(void)dup2(nul, 0);
 	(void)dup2(nul, 1);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
 	if (mode == 'b') {
 		pid_t pid = fork();
 		if (pid != 0) {
@@ -362,15 +381,14 @@ deliver_after_drop(const struct conf *conf, const char *id, char mode, bool verb
 		setsid();
 		if (fork() > 0)
 			_exit(0);	/* the session leader's child cannot get a terminal */
-		log_set_stderr(false);
-	} else {
-		log_set_stderr(true);
-		if (verbose)
-			log_set_verbose(1);
 	}
 	if (nul > 2)
 		close(nul);
-	return cmd_run(conf, id, NULL, false, true);
+	char *args[3] = { (char *)"deliver", (char *)"-v", id };
+	if (mode == 'i' && verbose)
+		return exec_deliverer(config, args, 3);
+	args[1] = id;
+	return exec_deliverer(config, args, 2);
 }
 
 static int
@@ -393,115 +411,6 @@ cmd_confirm(const struct conf *conf, const char *id)
 	queue_entry_close(&qe);
 	queue_close(q);
 	buf_clear(&why);
-	status_clear(&st);
-	return rc;
-}
-
-struct run_ctx {
-	const struct conf *conf;
-	struct queue *q;
-	struct deliver_opts opts;
-	const char *only_id;		/* -I */
-	const char *only_domain;	/* -R */
-	bool verbose;
-	size_t entries, failures;
-	bool unknown_user;
-};
-
-static bool
-wants_domain(struct queue *q, const char *id, const char *domain)
-{
-	struct queue_entry qe;
-	struct buf why = BUF_INIT;
-	bool yes = false;
-	if (queue_entry_open(q, id, false, &qe, &why) == 1) {
-		for (size_t i = 0; i < qe.env.nrcpt && !yes; i++) {
-			const char *at = strrchr(qe.env.rcpt[i].addr, '@');
-			yes = qe.env.rcpt[i].state == RCPT_PENDING && at && strcasecmp(at + 1, domain) == 0;
-		}
-	}
-	queue_entry_close(&qe);
-	buf_clear(&why);
-	return yes;
-}
-
-static bool
-run_one(void *vctx, const char *id)
-{
-	struct run_ctx *ctx = vctx;
-	struct deliver_result res;
-	struct status st;
-
-	if (ctx->only_id && strcmp(id, ctx->only_id) != 0)
-		return true;
-	if (ctx->only_domain && !wants_domain(ctx->q, id, ctx->only_domain))
-		return true;
-	status_init(&st);
-	ctx->entries++;
-	if (!deliver_entry(ctx->conf, ctx->q, id, &ctx->opts, &res, &st)) {
-		log_warning("%s", buf_cstr(&st.text));
-		ctx->failures++;
-	} else if (ctx->verbose && !res.busy) {
-		printf("%s: %zu sent, %zu deferred, %zu bounced\n", id, res.sent, res.deferred,
-		    res.bounced);
-	}
-	ctx->unknown_user |= res.unknown_user;
-	/* A notification queued just now goes out in the same run (one
-	 * level: what it may cause waits for the next run). */
-	const char *notices[3] = { res.bounce_id, res.success_id, res.delay_id };
-	for (int k = 0; k < 3; k++) {
-		struct deliver_result bres;
-		if (notices[k][0] && !deliver_entry(ctx->conf, ctx->q, notices[k], &ctx->opts, &bres, &st))
-			log_warning("%s", buf_cstr(&st.text));
-	}
-	status_clear(&st);
-	return true;
-}
-
-/* deliver ID and run: one attempt for one entry, or for every due one.
- * Exit 67 when a local recipient turned out unknown (sendmail -odi -oep
- * reports that), 75 when an entry could not be handled, else 0. */
-static int
-cmd_run(const struct conf *conf, const char *only_id, const char *only_domain, bool verbose,
-    bool force)
-{
-	struct status st;
-	struct run_ctx ctx = { .conf = conf, .only_id = only_id, .only_domain = only_domain,
-		.verbose = verbose };
-	int rc = 0;
-
-	status_init(&st);
-	/* satmail-mbox-create trusts the queue's group: make it our real
-	 * group too, so that the helpers we start can show it.  The
-	 * invoker's group is kept as the saved group id: an SMTP worker
-	 * returns to it for good (priv_drop_worker). */
-	if (priv_is_setid() && getuid() != 0 && setresgid(getegid(), getegid(), getgid()) < 0) {
-		log_fatal("cannot set the real group: %s", strerror(errno));
-		return EXIT_OSERR;
-	}
-	ctx.opts.root_run = getuid() == 0;
-	ctx.opts.now = time(NULL);
-	ctx.opts.ignore_retry_time = force;
-	ctx.q = queue_open(conf->queue_directory, true, &st);
-	if (ctx.q == NULL) {
-		log_fatal("%s", buf_cstr(&st.text));
-		rc = status_sysexit(&st);
-		goto out;
-	}
-	queue_clean_tmp(ctx.q, QUEUE_TMP_MAX_AGE);
-	if (only_id && !queue_valid_id(only_id)) {
-		log_fatal("bad queue id: %s", only_id);
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	if (only_id)
-		run_one(&ctx, only_id);
-	else
-		queue_scan(ctx.q, run_one, &ctx, &st);
-	rc = ctx.failures ? EXIT_TEMPFAIL : ctx.unknown_user ? EXIT_NOUSER : 0;
-out:
-	router_finish();	/* ends the SMTP worker and its cached connection */
-	queue_close(ctx.q);
 	status_clear(&st);
 	return rc;
 }
@@ -620,30 +529,9 @@ main(int argc, char **argv)
 		rc = cmd_drop(conf, id);
 		char mode = i + 1 < argc ? argv[i + 2][0] : 0;
 		if (rc == 0 && mode)
-			rc = deliver_after_drop(conf, id, mode, argc - i - 1 == 3);
-	} else if (strcmp(argv[i], "deliver") == 0 && (i + 2 == argc ||
-	    (i + 3 == argc && strcmp(argv[i + 1], "-v") == 0))) {
-		signal(SIGPIPE, SIG_IGN);
-		if (i + 3 == argc)
-			log_set_verbose(1);
-		rc = cmd_run(conf, argv[argc - 1], NULL, false, true);
-	} else if (strcmp(argv[i], "run") == 0) {
-		const char *only_id = NULL, *only_domain = NULL;
-		bool verbose = false;
-		signal(SIGPIPE, SIG_IGN);
-		for (int k = i + 1; k < argc; k++) {
-			if (strcmp(argv[k], "-v") == 0) {
-				verbose = true;
-				log_set_verbose(1);
-			}
-			else if (strcmp(argv[k], "-I") == 0 && k + 1 < argc)
-				only_id = argv[++k];
-			else if (strcmp(argv[k], "-R") == 0 && k + 1 < argc)
-				only_domain = argv[++k];
-			else
-				usage();
-		}
-		rc = cmd_run(conf, only_id, only_domain, verbose, only_id != NULL);
+			rc = deliver_after_drop(explicit_path ? path : NULL, id, mode, argc - i - 1 == 3);
+	} else if (strcmp(argv[i], "deliver") == 0 || strcmp(argv[i], "run") == 0) {
+		rc = exec_deliverer(explicit_path ? path : NULL, argv + i, argc - i);
 	} else if (strcmp(argv[i], "confirm") == 0 && i + 2 == argc) {
 		rc = cmd_confirm(conf, argv[i + 1]);
 	} else if (strcmp(argv[i], "list") == 0 && (i + 1 == argc ||

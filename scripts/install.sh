@@ -44,6 +44,7 @@ for p in postmap postsuper; do
 	[ -x "$B/$p" ] && inst 0755 root:root "$B/$p" "$D$SBINDIR/$p"
 done
 inst 2755 root:satmail "$B/satmail-queue" "$D$LIBEXECDIR/satmail-queue"
+inst 2755 root:satmail "$B/satmail-deliver" "$D$LIBEXECDIR/satmail-deliver"
 [ -x "$B/satmail-local" ] && inst 2755 root:mail "$B/satmail-local" "$D$LIBEXECDIR/satmail-local"
 [ -x "$B/satmail-mbox-create" ] && inst 4755 root:root "$B/satmail-mbox-create" "$D$LIBEXECDIR/satmail-mbox-create"
 

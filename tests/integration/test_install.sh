@@ -28,6 +28,7 @@ eq install.newaliases_link "$(readlink "$D/usr/bin/newaliases")" "/usr/sbin/send
 has_group() { getent group satmail > /dev/null; }
 check install.group_satmail_exists has_group
 eq install.satmail_queue_setgid "$(mode_of "$D/usr/libexec/satmail/satmail-queue")" "2755 root satmail"
+eq install.satmail_deliver_setgid "$(mode_of "$D/usr/libexec/satmail/satmail-deliver")" "2755 root satmail"
 if [ -x "$T/build/bin/satmail-local" ]; then
 	eq install.satmail_local_setgid_mail "$(mode_of "$D/usr/libexec/satmail/satmail-local")" "2755 root mail"
 else
@@ -42,7 +43,7 @@ for p in postmap postsuper; do
 	[ -x "$T/build/bin/$p" ] && eq "install.$p" "$(mode_of "$D/usr/sbin/$p")" "755 root root"
 done
 # Nothing else set-id.
-extra=$(find "$D" -perm /6000 -type f | sed "s|^$D||" | grep -v '^/usr/libexec/satmail/satmail-\(queue\|local\|mbox-create\)$')
+extra=$(find "$D" -perm /6000 -type f | sed "s|^$D||" | grep -v '^/usr/libexec/satmail/satmail-\(queue\|deliver\|local\|mbox-create\)$')
 eq install.no_other_setid_files "$extra" ""
 
 # The queue: group satmail, closed to others, setgid so files inherit it.

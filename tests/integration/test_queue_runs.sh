@@ -24,16 +24,21 @@ if [ ! -x $SINK ]; then echo "FAIL queue_runs.needs_smtp_sink (Debian package po
 RUNS=()		# session leaders of queue runs started with setsid (pid = pgid = sid)
 MOUNTED=""
 QBIN=$(readlink -f "$SATMAIL_BIN/satmail-queue")
+DBIN=$(readlink -f "$SATMAIL_BIN/satmail-deliver")
 # group_pids PGID: processes still in the session/group PGID that we created
 # (zombies are left out: PID 1 may reap orphans late)
 group_pids() { ps -e -o pid=,pgid=,sid=,stat= | awk -v g="$1" '$2 == g && $3 == g && $4 !~ /^Z/ { print $1 }'; }
-# satq_pids: satmail-queue processes that use this test's configuration
+# satq_pids: satmail-queue / satmail-deliver processes that use this
+# test's configuration (from the environment, or the -C that
+# satmail-queue hands to satmail-deliver)
 satq_pids() {
-	local d p
+	local d p exe
 	for d in /proc/[0-9]*; do
 		p=${d#/proc/}
-		[ "$(readlink "$d/exe" 2> /dev/null)" = "$QBIN" ] || continue
-		tr '\0' '\n' < "$d/environ" 2> /dev/null | grep -qxF "SATMAIL_CONFIG=$T/main.cf" && echo "$p"
+		exe=$(readlink "$d/exe" 2> /dev/null)
+		[ "$exe" = "$QBIN" ] || [ "$exe" = "$DBIN" ] || continue
+		{ tr '\0' '\n' < "$d/environ"; tr '\0' '\n' < "$d/cmdline"; } 2> /dev/null |
+			grep -qxF -e "SATMAIL_CONFIG=$T/main.cf" -e "$T/main.cf" && echo "$p"
 	done
 	return 0
 }
