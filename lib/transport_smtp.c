@@ -223,7 +223,7 @@ parse_job_head(const char *p, size_t n, struct buf *nexthop, struct creds_table 
 			ce.dest.port = (unsigned)strtoul(f[1], NULL, 10);
 			if (ok) {
 				snprintf(ce.dest.host, sizeof ce.dest.host, "%s", buf_cstr(&host));
-				ce.found = true;
+				ce.found = ce.cr.user.len > 0 || ce.cr.secret.len > 0;
 				t->v = xreallocarray(t->v, t->n + 1, sizeof *t->v);
 				t->v[t->n++] = ce;
 			} else {
@@ -567,9 +567,12 @@ format_job(const struct envelope *e, const char *nexthop, struct rcpt **rcpts, s
 	sub.nrcpt = n;
 	sub.rcpt_cap = n;
 	report_line(job, "nexthop", nexthop);
+	/* With a password command, destinations without a map entry go too
+	 * (empty user and secret): the worker runs the command for them. */
+	bool command = *creds->c->smtp_sasl_password_command != '\0';
 	for (size_t i = 0; i < creds->n; i++) {
 		const struct cred_entry *ce = &creds->v[i];
-		if (!ce->found)
+		if (!ce->found && !command)
 			continue;
 		buf_puts(job, "cred ");
 		envelope_escape(job, ce->dest.host);

@@ -193,6 +193,19 @@ check xoauth2.sink_identity grep -qx 'X-Sink-Auth: carol@example.org' "$(msg1)"
 nowhere xoauth2.token_nowhere "$TOKEN" "$(printf 'user=carol@example.org\001auth=Bearer %s\001\001' "$TOKEN" | base64 -w0)"
 stop_sink
 
+# ---- XOAUTH2 with a token command and no password map: the envelope
+# sender is the user name (satmail.conf(5), smtp_sasl_password_command)
+TOKEN2="ya29.nomap-$RANDOM"
+sink xoauth_nomap $(TLSARGS localhost) --xoauth2 "$SENDER:$TOKEN2" --auth-mechs "XOAUTH2"
+fresh "relayhost = [127.0.0.1]:$PORT" "smtp_tls_security_level = encrypt" \
+	"smtp_sasl_auth_enable = yes" "smtp_sasl_mechanism_filter = xoauth2" \
+	"smtp_sasl_password_command = echo $TOKEN2"
+deliver -v
+expect_sent xoauth2_nomap.sent
+sink_saw xoauth2_nomap.token_accepted "^1 event auth-ok XOAUTH2 $SENDER\$"
+nowhere xoauth2_nomap.token_nowhere "$TOKEN2"
+stop_sink
+
 # ---- AUTH offered only in plaintext, default security options (noplaintext):
 # no credentials are sent; the message is delivered without AUTH or stays
 # queued, never lost
