@@ -40,11 +40,10 @@ DMA_ANCHOR=${DMA_ANCHOR:-63}
 KEEP=${KEEP:-0}
 SELF=$(readlink -f "$0")
 HERE=$(dirname "$SELF")
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 
 now() { NOW=${EPOCHREALTIME/./}; }	# microseconds, no fork
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-note() { printf -- '- %s\n' "$*" >> "$T/notes.md"; }
-have() { command -v "$1" > /dev/null 2>&1; }
 nap() { read -r -t 0.02 -u "$NAPFD" _; }	# 20 ms without a fork
 
 # smtp-sink -c keeps rewriting one "sess=S quit=Q mesg=M\r" counter line;
@@ -71,18 +70,6 @@ wait_flush() {
 	done
 }
 
-# queue_loop OUT CMD...: N calls with the message on stdin, microseconds per
-# call into OUT; sets FAILS
-queue_loop() {
-	local out=$1 i t0; shift
-	: > "$out"
-	FAILS=0
-	for ((i = 0; i < N; i++)); do
-		t0=${EPOCHREALTIME/./}
-		"$@" < "$T/msg.eml" > /dev/null 2>> "$T/err.log" || FAILS=$((FAILS + 1))
-		echo $((${EPOCHREALTIME/./} - t0)) >> "$out"
-	done
-}
 
 # ---- dma round, in its own mount and PID namespaces (see the header):
 # queue N, flush, wait; one result line into $T/dma-R.res:
@@ -98,7 +85,7 @@ dma_round() {
 	mount -t overlay overlay -o "lowerdir=/etc,upperdir=$T/dma/etc-upper,workdir=$T/dma/etc-work" /etc || exit 97
 	shopt -s nullglob
 	exec {NAPFD}<> "$T/nap.fifo"
-	queue_loop "$T/dma-$r.us" "$DMA_SENDMAIL" -t
+	timed_calls "$T/dma-$r.us" "$N" "$T/msg.eml" "$DMA_SENDMAIL" -t
 	fails=$FAILS
 	dma_spool_count; queued=$DMA_LEFT
 	sink_read; s0=$SESS
@@ -153,25 +140,6 @@ done
 echo >> "$T/msg.eml"
 
 # ---- the smarthost
-port_busy() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
-start_sink() {
-	local try p i user=()
-	[ "$(id -u)" = 0 ] && user=(-u nobody)
-	for ((try = 0; try < 20; try++)); do
-		p=$((20000 + RANDOM % 40000))
-		port_busy "$p" && continue
-		# -c: counters on stdout; no -d/-D: DATA is discarded as it comes
-		smtp-sink -c "${user[@]}" "127.0.0.1:$p" 1000 > "$T/sink.out" 2> "$T/sink.err" &
-		SINK_PID=$!
-		for ((i = 0; i < 100; i++)); do
-			if port_busy "$p"; then PORT=$p; return 0; fi
-			kill -0 "$SINK_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null; SINK_PID=""
-	done
-	return 1
-}
 start_sink || { echo "flush.sh: could not start smtp-sink" >&2; exit 1; }
 log "smtp-sink pid $SINK_PID on 127.0.0.1:$PORT, temp dir $T"
 
@@ -200,7 +168,7 @@ sat_round() {
 	local mode=$1 r=$2 queued fails t0 s0 before sent0 rc
 	export SATMAIL_CONFIG=$T/$mode.cf
 	rm -rf "$SQ"
-	queue_loop "$T/$mode-$r.us" "$B/sendmail" -t
+	timed_calls "$T/$mode-$r.us" "$N" "$T/msg.eml" "$B/sendmail" -t
 	fails=$FAILS
 	queued=$(find "$SQ/queue" -type f 2>/dev/null | wc -l)
 	sink_read; s0=$SESS before=$MESG
@@ -303,7 +271,6 @@ bestmed() {	# bestmed WORDS -> "best median" (largest, median) of numbers
 		if (NR == 0) { print "n/a n/a"; exit }
 		printf "%s %s\n", a[NR], (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1f", a / b; else print "n/a" }'; }
 callstats() {	# callstats FILES... -> "median p90" ms per call
 	cat "$@" | sort -n | awk '{ a[NR] = $1 } END {
 		if (NR == 0) { print "n/a n/a"; exit }

@@ -36,6 +36,8 @@ POLL_MS=${POLL_MS:-10}
 KEEP=${KEEP:-0}
 GTIME=${GTIME:-/usr/bin/time}
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 B=${SATMAIL_BIN:-$HERE/../build/bin}
 T=$(mktemp -d "${TMPDIR:-/tmp}/satmail-remote.XXXXXX") || exit 1
 SINK_PID="" POLL_PID=""
@@ -49,9 +51,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-note() { printf -- '- %s\n' "$*" >> "$T/notes.md"; }
-have() { command -v "$1" > /dev/null 2>&1; }
 : > "$T/notes.md"
 : > "$T/err.log"
 
@@ -69,28 +68,8 @@ minmed() {	# minmed WORDS FORMAT -> "min median" of numbers, printf FORMAT
 }
 maxof() { printf '%s\n' $1 | sort -g | tail -n 1; }
 kib2mib() { awk -v k="$1" 'BEGIN { if (k == "" || k == "n/a") print "n/a"; else printf "%.1f", k / 1024 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1f", a / b; else print "n/a" }'; }
 
-# ---- the smarthost: smtp-sink on a free loopback port, counting messages
-port_busy() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
-start_sink() {
-	local try p i
-	for ((try = 0; try < 20; try++)); do
-		p=$((20000 + RANDOM % 40000))
-		port_busy "$p" && continue
-		# -c: counters on stdout; -a: no AUTH.  No -d/-D: nothing is stored,
-		# DATA is discarded as it streams in; no SIZE limit is announced.
-		smtp-sink -c -a -u nobody "127.0.0.1:$p" 1000 > "$T/sink.out" 2> "$T/sink.err" &
-		SINK_PID=$!
-		for ((i = 0; i < 100; i++)); do
-			if port_busy "$p"; then PORT=$p; return 0; fi
-			kill -0 "$SINK_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null; SINK_PID=""
-	done
-	return 1
-}
+# ---- the smarthost: smtp-sink (start_sink, lib.sh), counting messages
 sink_count() { tr '\r' '\n' < "$T/sink.out" | awk -F'mesg=' 'NF > 1 { c = $2 + 0 } END { print c + 0 }'; }
 wait_sink() {	# wait_sink COUNT SECONDS: until the sink has seen COUNT messages
 	local i
@@ -216,23 +195,11 @@ else
 	note "msmtp is not installed and could not be installed: satmail is measured alone, no ratios"
 	echo "remote.sh: NOTE: msmtp unavailable, measuring satmail alone" >&2
 fi
-start_sink || { echo "remote.sh: could not start smtp-sink" >&2; exit 1; }
+start_sink -a || { echo "remote.sh: could not start smtp-sink" >&2; exit 1; }	# -a: no AUTH
 sed -i "s/\[127.0.0.1\]:PORT/[127.0.0.1]:$PORT/" "$T/main.cf"
 log "smtp-sink pid $SINK_PID on 127.0.0.1:$PORT, temp dir $T"
 MSMTP=(msmtp "--host=127.0.0.1" "--port=$PORT" "--from=bench@example.org" --tls=off --auth=off -t)
 
-# run_timed OUT N CMD...: N calls with the small message, microseconds each;
-# sets FAILS
-run_timed() {
-	local out=$1 n=$2 i t0; shift 2
-	: > "$out"
-	FAILS=0
-	for ((i = 0; i < n; i++)); do
-		t0=${EPOCHREALTIME/./}
-		"$@" < "$T/small.eml" > /dev/null 2>> "$T/err.log" || FAILS=$((FAILS + 1))
-		echo $((${EPOCHREALTIME/./} - t0)) >> "$out"
-	done
-}
 # gtime_run CMD... < input: runs CMD under GNU time; sets RSS (KiB) and CPU (s)
 gtime_run() {
 	local rc
@@ -253,7 +220,7 @@ small_bench() {	# small_bench LABEL NOTE CMD...: N timed calls, one more under G
 	local label=$1 extra=$2 out=$T/small-$((++SMALL_I)).us before got med p90 min fails; shift 2
 	log "small: $label, $N calls"
 	before=$(sink_count)
-	run_timed "$out" "$N" "$@"
+	timed_calls "$out" "$N" "$T/small.eml" "$@"
 	fails=$FAILS
 	wait_sink $((before + N)) 30
 	got=$(($(sink_count) - before))
@@ -268,7 +235,7 @@ small_bench() {	# small_bench LABEL NOTE CMD...: N timed calls, one more under G
 }
 SMALL_I=0
 log "small: /bin/true floor"
-run_timed "$T/true.us" "$N" /bin/true
+timed_calls "$T/true.us" "$N" "$T/small.eml" /bin/true
 read -r tmed tp90 tmin < <(stats "$T/true.us")
 echo "| /bin/true (fork+exec floor) | $tmed | $tp90 | $tmin | - | - | - |" > "$T/table-small.md"
 small_bench "satmail sendmail -odi -t" "queued (fsync), then delivered in the foreground" "$B/sendmail" -odi -t
