@@ -342,15 +342,19 @@ then_deliver(char **args, int n)
 static int
 exec_deliverer(const char *config, char *const *args, int nargs)
 {
-	char *helper = priv_helper_path("satmail-deliver");
 	char *argv[12];
 	int argc = 0;
+	if (nargs > 8) {	/* "run -v -I ID -R DOMAIN" is the longest */
+		log_fatal("too many arguments for %s", args[0]);
+		return EXIT_USAGE;
+	}
+	char *helper = priv_helper_path("satmail-deliver");
 	argv[argc++] = helper;
 	if (config) {
 		argv[argc++] = (char *)"-C";
 		argv[argc++] = (char *)(uintptr_t)config;
 	}
-	for (int k = 0; k < nargs && argc < 11; k++)
+	for (int k = 0; k < nargs; k++)
 		argv[argc++] = args[k];
 	argv[argc] = NULL;
 	execv(helper, argv);

@@ -1286,6 +1286,7 @@ struct smtp_cache {
 	unsigned max_uses;	/* 0 = no limit */
 	unsigned max_age;	/* seconds; 0 = no limit */
 	struct tls_client *tc;	/* made on first use (tls_context) */
+	struct dns_resolver *res;	/* made on first use (resolver), one per run */
 	/* Destinations whose server refused the credentials during this
 	 * run: later messages wait with the same reason instead of trying
 	 * again (no lockout by repeated 535s, SECURITY.md H-10). */
@@ -1348,6 +1349,7 @@ smtp_cache_free(struct smtp_cache *cache)
 		for (size_t i = 0; i < cache->nfailed; i++)
 			status_clear(&cache->failed[i].why);
 		tls_client_free(cache->tc);
+		dns_resolver_free(cache->res);
 		free(cache->failed);
 		free(cache);
 	}
@@ -1548,7 +1550,8 @@ smtp_deliver(const struct smtp_request *rq, struct status *results, struct buf *
 	const struct conf *c = rq->c;
 	struct attempt at = { .rq = rq, .results = results, .relay = relay };
 	struct status err, st;
-	struct dns_resolver *res = NULL;
+	/* A queue run keeps one resolver: /etc/resolv.conf is read once. */
+	struct dns_resolver *res = rq->cache ? rq->cache->res : NULL;
 	bool done = false, perm_only = true;
 
 	status_init(&err);
@@ -1614,7 +1617,10 @@ smtp_deliver(const struct smtp_request *rq, struct status *results, struct buf *
 	free(at.settled);
 	if (at.tc_owned)
 		tls_client_free(at.tc);
-	dns_resolver_free(res);
+	if (rq->cache)
+		rq->cache->res = res;
+	else
+		dns_resolver_free(res);
 	status_clear(&err);
 	status_clear(&st);
 }

@@ -17,9 +17,8 @@
 
 extern char **environ;
 
-/* Parses "ok|temp|perm X.Y.Z TEXT". */
-static bool
-parse_answer(const char *line, struct status *r)
+bool
+transport_parse_outcome(const char *line, struct status *r)
 {
 	static const struct { const char *word; enum status_class cls; } words[] = {
 		{ "ok ", STATUS_OK }, { "temp ", STATUS_TEMP }, { "perm ", STATUS_PERM },
@@ -30,9 +29,16 @@ parse_answer(const char *line, struct status *r)
 			continue;
 		const char *code = line + wl;
 		size_t cl = strspn(code, "0123456789.");
-		/* The class digit must agree with the word: a helper cannot
-		 * report success with a failure code or the reverse. */
-		if (cl < 5 || cl > 11 || code[cl] != ' ' || code[0] != "245"[i])
+		/* X.Y.Z, and the class digit must agree with the word: a helper
+		 * cannot report success with a failure code or the reverse. */
+		int dots = 0;
+		bool adjacent = false;
+		for (size_t k = 0; k < cl; k++) {
+			dots += code[k] == '.';
+			adjacent |= k > 0 && code[k] == '.' && code[k - 1] == '.';
+		}
+		if (cl < 5 || cl > 11 || code[cl] != ' ' || code[0] != "245"[i] || code[1] != '.' ||
+		    dots != 2 || adjacent || code[cl - 1] == '.')
 			return false;
 		char dsn[16];
 		memcpy(dsn, code, cl);
@@ -94,7 +100,7 @@ transport_run_helper(char *const argv[], int in_fd, struct status *result)
 	for (char *p = line; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
-	if (!parse_answer(line, result))
+	if (!transport_parse_outcome(line, result))
 		status_set(result, STATUS_TEMP, "4.3.0", 0, "%s failed (%s%s)", argv[0],
 		    WIFSIGNALED(ws) ? "killed by a signal" : "no valid answer",
 		    n ? ": " : "");

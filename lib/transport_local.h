@@ -16,4 +16,10 @@ extern const struct transport transport_local;
  * the program path.  Shared by the local and the command transports. */
 void transport_run_helper(char *const argv[], int in_fd, struct status *result);
 
+/* Parses a helper's or worker's outcome "ok|temp|perm X.Y.Z TEXT" into r
+ * (TEXT as it is); false when malformed or when the code's class digit
+ * disagrees with the word.  Shared by every transport that hears from
+ * another process. */
+bool transport_parse_outcome(const char *line, struct status *r);
+
 #endif

@@ -22,6 +22,7 @@
 #include "sasl.h"
 #include "smtp.h"
 #include "tls.h"
+#include "transport_local.h"
 #include "xalloc.h"
 
 /* Credentials of one destination of the next hop. */
@@ -449,69 +450,36 @@ send_job(const struct buf *job, int fd)
 
 /* ---- parent: reading the report ---- */
 
-static bool
-parse_class(const char *w, size_t n, enum status_class *cls)
-{
-	static const char *const words[] = { "ok", "temp", "perm" };
-	for (int k = 0; k < 3; k++)
-		if (strlen(words[k]) == n && memcmp(w, words[k], n) == 0) {
-			*cls = (enum status_class)k;
-			return true;
-		}
-	return false;
-}
-
-/* "X.Y.Z" with a class digit matching cls. */
-static bool
-valid_dsn(const char *d, size_t n, enum status_class cls)
-{
-	if (n < 5 || n > 11 || d[0] != "245"[cls] || d[1] != '.')
-		return false;
-	int dots = 0;
-	for (size_t i = 1; i < n; i++) {
-		if (d[i] == '.')
-			dots++;
-		else if (d[i] < '0' || d[i] > '9')
-			return false;
-	}
-	return dots == 2 && d[n - 1] != '.';
-}
-
-/* Applies one "rcpt" record; false when it is malformed. */
+/* Applies one "rcpt INDEX ok|temp|perm X.Y.Z ESCAPED-TEXT" record (after
+ * "rcpt "); false when it is malformed. */
 static bool
 parse_rcpt(const char *s, size_t n, bool *seen, struct status *results, size_t nr)
 {
 	char *end;
-	const char *lim = s + n;
 	unsigned long idx = strtoul(s, &end, 10);
 	if (end == s || *end != ' ' || idx >= nr || seen[idx])
 		return false;
-	const char *w = end + 1;
-	const char *sp = memchr(w, ' ', (size_t)(lim - w));
-	enum status_class cls;
-	if (sp == NULL || !parse_class(w, (size_t)(sp - w), &cls))
-		return false;
-	const char *d = sp + 1;
-	const char *sp2 = memchr(d, ' ', (size_t)(lim - d));
-	if (sp2 == NULL || !valid_dsn(d, (size_t)(sp2 - d), cls))
-		return false;
+	char *rest = xstrndup(end + 1, n - (size_t)(end + 1 - s));
+	struct status st;
 	struct buf text = BUF_INIT;
-	bool ok = envelope_unescape(&text, sp2 + 1, (size_t)(lim - sp2 - 1));
+	status_init(&st);
+	bool ok = transport_parse_outcome(rest, &st) &&
+	    envelope_unescape(&text, buf_cstr(&st.text), st.text.len);
 	if (ok) {
-		char dsn[16];
-		memcpy(dsn, d, (size_t)(sp2 - d));
-		dsn[sp2 - d] = '\0';
-		status_set(&results[idx], cls, dsn, 0, "%s", buf_cstr(&text));
+		status_set(&results[idx], st.cls, st.dsn, 0, "%s", buf_cstr(&text));
 		seen[idx] = true;
 	}
+	free(rest);
 	buf_clear(&text);
+	status_clear(&st);
 	return ok;
 }
 
 /* Reads one report (up to its "end" line, bounded) and applies what
  * checks out.  True when it was complete. */
 static bool
-read_report(int fd, struct status *results, bool *seen, size_t n, struct buf *relay)
+read_report(int fd, const char *id, struct status *results, bool *seen, size_t n,
+    struct buf *relay)
 {
 	struct buf in = BUF_INIT;
 	char chunk[8192];
@@ -525,7 +493,8 @@ read_report(int fd, struct status *results, bool *seen, size_t n, struct buf *re
 		if (r <= 0)
 			break;
 		if (in.len + (size_t)r > TRANSPORT_SMTP_MAX_REPORT) {
-			log_warning("SMTP worker report too long; ignored");
+			log_warning("%s: SMTP worker report over %d bytes; ignored", id,
+			    TRANSPORT_SMTP_MAX_REPORT);
 			break;
 		}
 		buf_append(&in, chunk, (size_t)r);
@@ -546,7 +515,7 @@ read_report(int fd, struct status *results, bool *seen, size_t n, struct buf *re
 				buf_clear(&v);
 			} else if (!(len > 5 && memcmp(line, "rcpt ", 5) == 0 &&
 			    parse_rcpt(line + 5, len - 5, seen, results, n))) {
-				log_warning("SMTP worker sent a malformed report line; ignored");
+				log_warning("%s: SMTP worker sent a malformed report line; ignored", id);
 			}
 		}
 	}
@@ -609,13 +578,13 @@ smtp_transport_deliver(const struct conf *c, const struct envelope *e, int msg_f
 	snprintf(path, sizeof path, "/proc/self/fd/%d", msg_fd);
 	ro = open(path, O_RDONLY | O_CLOEXEC);
 	if (ro < 0 || lseek(ro, msg_offset, SEEK_SET) != msg_offset) {
-		status_set(&st, STATUS_TEMP, "4.3.0", 0, "cannot reopen the queue entry: %s",
-		    strerror(errno));
+		status_set(&st, STATUS_TEMP, "4.3.0", 0, "cannot reopen queue entry %s for the SMTP worker: %s",
+		    e->id, strerror(errno));
 		goto fail;
 	}
 	format_job(e, nexthop, rcpts, n, &creds, &job);
 	creds_free(&creds);	/* no secret stays here longer than needed */
-	if (!send_job(&job, ro) || !read_report(worker.sock, results, seen, n, relay)) {
+	if (!send_job(&job, ro) || !read_report(worker.sock, e->id, results, seen, n, relay)) {
 		status_set(&st, STATUS_TEMP, "4.3.0", 0, "SMTP worker ended without a complete report");
 		log_warning("%s: %s (a message the server accepted may be sent again)", e->id,
 		    buf_cstr(&st.text));
