@@ -1,5 +1,5 @@
 /* Unit tests for lib/router: recipient classification and the transport
- * registry. */
+ * registry, and the transports' outcome-line parser. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 
 #include "conf.h"
 #include "router.h"
+#include "transport_local.h"
 
 static struct conf *
 load(const char *text)
@@ -91,4 +92,47 @@ Test(router, registry)
 	cr_expect_not(router_register(&dup), "a name is registered once");
 	cr_expect_eq(router_transport("fake"), &fake);
 	cr_expect_null(router_transport("smtp"), "no SMTP transport in this build");
+}
+
+/* The outcome line helpers and the SMTP worker report (transport_local.h). */
+struct outcome_case {
+	const char *line;
+	bool ok;
+	enum status_class cls;
+	const char *dsn;
+	const char *text;
+};
+
+static const struct outcome_case outcome_cases[] = {
+	{ "ok 2.0.0 delivered to mailbox", true, STATUS_OK, "2.0.0", "delivered to mailbox" },
+	{ "temp 4.2.1 mailbox busy", true, STATUS_TEMP, "4.2.1", "mailbox busy" },
+	{ "perm 5.1.1 unknown", true, STATUS_PERM, "5.1.1", "unknown" },
+	{ "perm 5.100.999 x", true, STATUS_PERM, "5.100.999", "x" },
+	{ "ok 5.0.0 class disagrees", false, STATUS_OK, NULL, NULL },
+	{ "perm 2.0.0 class disagrees", false, STATUS_OK, NULL, NULL },
+	{ "ok 2..00 two dots together", false, STATUS_OK, NULL, NULL },
+	{ "ok 2.0.0. trailing dot", false, STATUS_OK, NULL, NULL },
+	{ "ok 20.0.0 no dot after class", false, STATUS_OK, NULL, NULL },
+	{ "ok 2.0 too short", false, STATUS_OK, NULL, NULL },
+	{ "ok 2.0.0.0 three dots", false, STATUS_OK, NULL, NULL },
+	{ "ok 2.0.0", false, STATUS_OK, NULL, NULL },
+	{ "fine 2.0.0 x", false, STATUS_OK, NULL, NULL },
+	{ "", false, STATUS_OK, NULL, NULL },
+};
+
+Test(transport, parse_outcome)
+{
+	for (size_t i = 0; i < sizeof outcome_cases / sizeof outcome_cases[0]; i++) {
+		const struct outcome_case *oc = &outcome_cases[i];
+		struct status st;
+		status_init(&st);
+		bool ok = transport_parse_outcome(oc->line, &st);
+		cr_expect_eq(ok, oc->ok, "[%s]", oc->line);
+		if (ok && oc->ok) {
+			cr_expect_eq(st.cls, oc->cls, "[%s]", oc->line);
+			cr_expect_str_eq(st.dsn, oc->dsn, "[%s]", oc->line);
+			cr_expect_str_eq(buf_cstr(&st.text), oc->text, "[%s]", oc->line);
+		}
+		status_clear(&st);
+	}
 }
